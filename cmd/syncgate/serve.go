@@ -1,0 +1,7 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func newServeCmd() *cobra.Command {
+	return &cobra.Command{Use: "serve", Short: "(not built yet)", Hidden: true}
+}
