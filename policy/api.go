@@ -21,6 +21,10 @@ type Policy struct {
 	Dir string `yaml:"-"`
 	// File is the path the policy was loaded from (for messages).
 	File string `yaml:"-"`
+
+	// lines maps field paths to their line in File; nil for a Policy built
+	// in code.
+	lines map[string]int
 }
 
 // CABundle names a set of trusted roots. System roots are used only when
@@ -93,6 +97,8 @@ type Dest struct {
 	ClientCert  string
 	Credential  string
 	EWS         *EWSPolicy // non-nil: the proxy must check the SOAP body with DecideEWS
+
+	idx int // index into the engine's destinations, for DecideEWS
 }
 
 // Peer is what the proxy knows about a connection when identifying a client.
@@ -145,4 +151,7 @@ type EWSRequest struct {
 	Folders       []string // DistinguishedFolderId Id values, lower-cased
 	FolderIDs     []string // non-distinguished FolderId values (always denied unless policy allows)
 	Impersonation string   // ExchangeImpersonation ConnectingSID address, "" if absent
+	// Mailboxes are the Mailbox/EmailAddress values inside folder ids
+	// (delegate access to another mailbox); each must equal the subject.
+	Mailboxes []string
 }

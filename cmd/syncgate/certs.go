@@ -1,7 +1,142 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/syncgate/syncgate/certs"
+)
 
 func newCertsCmd() *cobra.Command {
-	return &cobra.Command{Use: "certs", Short: "(not built yet)", Hidden: true}
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "Create the internal CAs, issue client certificates, list certificates",
+	}
+	cmd.AddCommand(newCertsInitCmd(), newCertsIssueClientCmd(), newCertsShowCmd())
+	return cmd
+}
+
+func newCertsInitCmd() *cobra.Command {
+	var names, ips []string
+	var force bool
+	var lifetime time.Duration
+	cmd := &cobra.Command{
+		Use:   "init DIR",
+		Short: "Create an internal root CA, a listener certificate, an intercept CA and a clients CA in DIR",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, ip := range ips {
+				if net.ParseIP(ip) == nil {
+					return fmt.Errorf("--ip %q is not an IP address", ip)
+				}
+			}
+			all := append(append([]string{}, names...), ips...)
+			if len(all) == 0 {
+				all = []string{"localhost", "127.0.0.1"}
+			}
+			dir := args[0]
+			if _, err := certs.InitDir(dir, certs.InitOptions{Names: all, ListenerLifetime: lifetime, Force: force}); err != nil {
+				return err
+			}
+			p := func(f string) string { return filepath.Join(dir, f) }
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Wrote the syncgate PKI to %s (keys are 0600; keep them there).\n\n", dir)
+			fmt.Fprintf(out, "Trust:\n")
+			fmt.Fprintf(out, "  %-22s  in clients of the gateway (the sync engine, curl --cacert): it signs the listener certificate\n", p(certs.RootCAFile))
+			fmt.Fprintf(out, "  %-22s  in clients that go through the gateway with https:// URLs (CONNECT is intercepted); nowhere else\n", p(certs.InterceptCAFile))
+			fmt.Fprintf(out, "  %-22s  in the gateway only, as tls.client_ca: it admits mTLS clients\n\n", p(certs.ClientsCAFile))
+			fmt.Fprintf(out, "Serve config (paths relative to the config file):\n")
+			fmt.Fprintf(out, "  tls:\n    internal: {ca_cert: %s, ca_key: %s, names: [%s]}   # renewed automatically\n",
+				certs.RootCAFile, certs.RootKeyFile, strings.Join(all, ", "))
+			fmt.Fprintf(out, "    # or, from files: cert_file: %s, key_file: %s\n", certs.ListenerFile, certs.ListenerKeyFile)
+			fmt.Fprintf(out, "    client_ca: [%s]\n", certs.ClientsCAFile)
+			fmt.Fprintf(out, "  intercept_ca: {cert_file: %s, key_file: %s}\n\n", certs.InterceptCAFile, certs.InterceptKey)
+			fmt.Fprintf(out, "Client certificates: syncgate certs issue-client NAME --uri spiffe://corp.example/NAME --ca %s\n", dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&names, "name", nil, "DNS name for the listener certificate (repeatable)")
+	cmd.Flags().StringSliceVar(&ips, "ip", nil, "IP address for the listener certificate (repeatable)")
+	cmd.Flags().DurationVar(&lifetime, "listener-lifetime", 90*24*time.Hour, "lifetime of the file listener certificate")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing set")
+	return cmd
+}
+
+func newCertsIssueClientCmd() *cobra.Command {
+	var uris, dns []string
+	var ttl time.Duration
+	var caDir, out string
+	cmd := &cobra.Command{
+		Use:   "issue-client NAME",
+		Short: "Issue a client certificate from the clients CA (writes NAME.pem and NAME.key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if caDir == "" {
+				return errors.New("--ca DIR (a `certs init` directory) is required")
+			}
+			if out == "" {
+				out = caDir
+			}
+			certFile, keyFile, err := certs.IssueClient(caDir, out, args[0], certs.ClientOptions{URIs: uris, DNS: dns, TTL: ttl})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s and %s (0600), valid for %s.\n", certFile, keyFile, ttl)
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&uris, "uri", nil, "URI SAN, e.g. spiffe://corp.example/sync (repeatable)")
+	cmd.Flags().StringSliceVar(&dns, "dns", nil, "DNS SAN (repeatable)")
+	cmd.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "lifetime")
+	cmd.Flags().StringVar(&caDir, "ca", "", "directory written by `certs init`")
+	cmd.Flags().StringVar(&out, "out", "", "output directory (default: the --ca directory)")
+	return cmd
+}
+
+func newCertsShowCmd() *cobra.Command {
+	var dir, config string
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "List every certificate: role, subject, issuer, SANs, not-after, next renewal",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if config != "" {
+				// TODO(lead): load the serve config and list tls, intercept_ca
+				// and client_certs through certs.Describe.
+				return errors.New("--config is not wired yet; use --dir with a `certs init` directory")
+			}
+			if dir == "" {
+				return errors.New("--dir DIR is required")
+			}
+			infos, err := certs.DescribeDir(dir)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ROLE\tSUBJECT\tISSUER\tSANS\tNOT AFTER\tNEXT RENEWAL\tFILE")
+			for _, ci := range infos {
+				next := ci.Renewal
+				if !ci.NextRenewal.IsZero() {
+					next = ci.NextRenewal.UTC().Format(time.RFC3339) + " (" + ci.Renewal + ")"
+				}
+				sans := strings.Join(ci.SANs, ",")
+				if sans == "" {
+					sans = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Role, ci.Subject, ci.Issuer, sans,
+					ci.NotAfter.UTC().Format(time.RFC3339), next, ci.File)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "a `certs init` directory")
+	cmd.Flags().StringVar(&config, "config", "", "serve config (not wired yet)")
+	return cmd
 }

@@ -1,7 +1,306 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/certs"
+)
 
 func newDemoCmd() *cobra.Command {
-	return &cobra.Command{Use: "demo", Short: "(not built yet)", Hidden: true}
+	var dir string
+	var keep, verbose, bench bool
+	var benchDur time.Duration
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run everything on one machine on embedded defaults and show what happened",
+		Long: `Start a local TLS upstream that stands in for Microsoft Graph, the gateway
+(internal CA, intercept CA, policy, audit log) in front of it, then make
+allowed and denied calls through the gateway with an ordinary HTTPS client
+(HTTPS_PROXY-style), and print each decision and where the audit log is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bench {
+				return runBench(cmd.Context(), cmd.OutOrStdout(), dir, benchDur)
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, keep, verbose)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "demo-out", "working directory for certificates, config, policy and the audit log")
+	cmd.Flags().BoolVar(&keep, "keep-running", false, "keep the gateway running after the calls (Ctrl-C to stop)")
+	cmd.Flags().BoolVar(&verbose, "verbose", false, "print the gateway's log")
+	cmd.Flags().BoolVar(&bench, "bench", false, "measure throughput and latency direct vs through the gateway instead")
+	cmd.Flags().DurationVar(&benchDur, "bench-duration", 5*time.Second, "duration of each benchmark phase")
+	return cmd
+}
+
+// demoEnv is a prepared demo directory: PKI, upstream, config and policy.
+type demoEnv struct {
+	dir        string
+	gwDir      string
+	upDir      string
+	clientCert string
+	clientKey  string
+	upstream   *http.Server
+	upAddr     string
+	cfgPath    string
+}
+
+const demoPolicy = `# Demo policy: default deny; the sync engine may read and write one user's
+# contacts and events on the (emulated) Graph API and nothing else.
+version: 1
+mode: enforce
+ca_bundles:
+  microsoft: {files: [upstream/root-ca.pem]}   # the demo's stand-in for Microsoft's roots
+clients:
+  - name: sync
+    identities: [{uri: "spiffe://demo.syncgate/sync"}]
+    sources: ["127.0.0.1/32"]
+    subjects: ["*@corp.example"]
+destinations:
+  - name: graph
+    hosts: [graph.microsoft.com]
+    port: 443
+    tls: {min_version: "1.2", ca_bundle: microsoft}
+    clients: [sync]
+    rules:
+      - id: graph-read
+        methods: [GET]
+        paths: ["/v1.0/users/{subject}/contacts/**", "/v1.0/users/{subject}/contacts", "/v1.0/users/{subject}/calendarView/delta"]
+      - id: graph-write
+        methods: [POST, PATCH, DELETE]
+        paths: ["/v1.0/users/{subject}/contacts/**", "/v1.0/users/{subject}/events/**"]
+`
+
+const demoConfig = `# Demo gateway config (syncgate serve --config %[1]s)
+listen: 127.0.0.1:0
+tls:
+  cert_file: gateway/listener.pem
+  key_file: gateway/listener.key
+  client_ca: [gateway/clients-ca.pem]
+plain_listen: 127.0.0.1:0
+intercept_ca: {cert_file: gateway/intercept-ca.pem, key_file: gateway/intercept-ca.key}
+policy: policy.yaml
+audit: {path: audit.jsonl, fsync: always, fail_closed: true}
+network:
+  allow_ranges: ["127.0.0.0/8"]      # the demo's upstream runs on loopback
+  hosts: {graph.microsoft.com: "%[2]s"}
+metrics: {listen: 127.0.0.1:0}
+`
+
+// prepareDemo writes the PKI, starts the stand-in upstream and writes config.
+func prepareDemo(ctx context.Context, dir string, handler http.Handler) (*demoEnv, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return nil, fmt.Errorf("clean %s: %w", abs, err)
+	}
+	e := &demoEnv{dir: abs, gwDir: filepath.Join(abs, "gateway"), upDir: filepath.Join(abs, "upstream")}
+	if _, err := certs.InitDir(e.gwDir, certs.InitOptions{Names: []string{"127.0.0.1", "localhost"}}); err != nil {
+		return nil, err
+	}
+	if _, err := certs.InitDir(e.upDir, certs.InitOptions{Names: []string{"graph.microsoft.com", "login.microsoftonline.com"}}); err != nil {
+		return nil, err
+	}
+	e.clientCert, e.clientKey, err = certs.IssueClient(e.gwDir, e.gwDir, "sync-engine", certs.ClientOptions{URIs: []string{"spiffe://demo.syncgate/sync"}, TTL: 2 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(e.upDir, certs.ListenerFile), filepath.Join(e.upDir, certs.ListenerKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, err
+	}
+	e.upAddr = ln.Addr().String()
+	e.upstream = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = e.upstream.Serve(ln) }()
+	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(demoPolicy), 0o644); err != nil {
+		return nil, err
+	}
+	e.cfgPath = filepath.Join(abs, "syncgate.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr)), 0o644); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *demoEnv) close() {
+	if e.upstream != nil {
+		e.upstream.Close()
+	}
+}
+
+// graphStandIn answers like a tiny slice of Graph's contacts API.
+func graphStandIn() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1.0/users/{user}/contacts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('%s')/contacts","value":[{"id":"AAMk1","displayName":"Ada Lovelace","emailAddresses":[{"address":"ada@example.org"}]}]}`, r.PathValue("user"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":"ResourceNotFound","message":"Resource not found."}}`)
+	})
+	return mux
+}
+
+// demoClient is an ordinary HTTPS client configured the way HTTPS_PROXY and
+// a client certificate would configure any tool.
+func (e *demoEnv) demoClient(proxyURL string) (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(e.clientCert, e.clientKey)
+	if err != nil {
+		return nil, err
+	}
+	// Go uses TLSClientConfig both for TLS to the proxy and for the TLS
+	// inside the tunnel, so it trusts the gateway's root and the intercept CA.
+	roots, err := poolFrom(filepath.Join(e.gwDir, certs.RootCAFile), filepath.Join(e.gwDir, certs.InterceptCAFile))
+	if err != nil {
+		return nil, err
+	}
+	pu, err := url.Parse(proxyURL)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy: http.ProxyURL(pu),
+		// mTLS to the proxy: the client certificate is the identity.
+		TLSClientConfig:     &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}},
+		MaxIdleConnsPerHost: 64,
+	}
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}, nil
+}
+
+// poolFrom reads PEM certificates from files into one pool.
+func poolFrom(files ...string) (*x509.CertPool, error) {
+	p := x509.NewCertPool()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if !p.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s: no certificate", f)
+		}
+	}
+	return p, nil
+}
+
+func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
+	env, err := prepareDemo(ctx, dir, graphStandIn())
+	if err != nil {
+		return fmt.Errorf("demo setup: %w", err)
+	}
+	defer env.close()
+	cfg, err := loadServeConfig(env.cfgPath)
+	if err != nil {
+		return err
+	}
+	logw := io.Discard
+	if verbose {
+		logw = os.Stderr
+	}
+	gw, err := startGateway(ctx, cfg, newLogger(logw, "info"))
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	client, err := env.demoClient("https://" + gw.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "syncgate demo\n  gateway   https://%s (mTLS)  plain http://%s  metrics http://%s/metrics\n  upstream  graph.microsoft.com -> %s (stand-in, real TLS)\n  files     %s\n\n", gw.Addr, gw.PlainAddr, gw.MetricsAddr, env.upAddr, env.dir)
+
+	type call struct {
+		what, method, url, subject string
+		header                     map[string]string
+	}
+	calls := []call{
+		{"read alice's contacts", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts", "alice@corp.example", nil},
+		{"read bob's contacts, acting as alice", "GET", "https://graph.microsoft.com/v1.0/users/bob@corp.example/contacts", "alice@corp.example", nil},
+		{"act as a user outside corp.example", "GET", "https://graph.microsoft.com/v1.0/users/eve@evil.example/contacts", "eve@evil.example", nil},
+		{"read mail (not in the policy)", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/messages", "alice@corp.example", nil},
+		{"path traversal", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts/%2e%2e/%2e%2e/messages", "alice@corp.example", nil},
+		{"a host with no destination", "GET", "https://login.live.com/", "", nil},
+		{"cloud metadata endpoint", "GET", "https://169.254.169.254/latest/meta-data/", "", nil},
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CALL\tSTATUS\tDECISION\tREASON")
+	for _, c := range calls {
+		req, err := http.NewRequestWithContext(ctx, c.method, c.url, nil)
+		if err != nil {
+			return err
+		}
+		if c.subject != "" {
+			req.Header.Set("Syncgate-Subject", c.subject)
+		}
+		status, decision, reason := doDemoCall(client, req)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.what, status, decision, reason)
+	}
+	tw.Flush()
+
+	// Verify the log the way an auditor would.
+	files, err := audit.Files(cfg.path(cfg.Audit.Path))
+	if err != nil {
+		return err
+	}
+	res, err := audit.Verify(ctx, files, audit.VerifyOptions{})
+	if err != nil {
+		return fmt.Errorf("verify audit log: %w", err)
+	}
+	state := "intact"
+	if !res.Intact {
+		state = "BROKEN at " + res.Problem.String()
+	}
+	fmt.Fprintf(out, "\naudit log  %s\n  %d records, chain %s\n  verify:   syncgate audit verify %s\n  query:    syncgate audit query --decision deny %s\n",
+		cfg.path(cfg.Audit.Path), res.Records, state, cfg.path(cfg.Audit.Path), cfg.path(cfg.Audit.Path))
+	if keep {
+		fmt.Fprintf(out, "\ngateway running; try:\n  curl --proxy https://%s --proxy-cacert %s --proxy-cert %s --proxy-key %s --cacert %s -H 'Syncgate-Subject: alice@corp.example' https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts\n",
+			gw.Addr, filepath.Join(env.gwDir, certs.RootCAFile), env.clientCert, env.clientKey, filepath.Join(env.gwDir, certs.InterceptCAFile))
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// doDemoCall makes one call and reads the gateway's verdict from the response.
+func doDemoCall(client *http.Client, req *http.Request) (status, decision, reason string) {
+	resp, err := client.Do(req)
+	if err != nil {
+		// A refused CONNECT surfaces as a client error carrying the status.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return "CONNECT refused", "deny", msg
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	status = resp.Status
+	if resp.StatusCode < 400 {
+		return status, "allow", fmt.Sprintf("%d bytes from upstream", len(body))
+	}
+	var eb struct{ Error, Reason string }
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		return status, "deny", eb.Reason
+	}
+	return status, "allow", "upstream answered " + resp.Status
 }

@@ -1,7 +1,53 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
 
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "(not built yet)", Hidden: true}
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the gateway: a policy-enforcing forward proxy",
+		Long: `Run the gateway. It listens as an HTTPS proxy (and optionally as a plain
+proxy on loopback), intercepts CONNECT, enforces the policy, injects
+credentials and writes an audit record for every request.
+
+SIGHUP reloads the config, the policy and the certificates; a file that fails
+validation keeps the running version and says why in the log and audit log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadServeConfig(cfgPath)
+			if err != nil {
+				return withCode(2, err)
+			}
+			log := newLogger(os.Stderr, cfg.Log.Level)
+			ctx := cmd.Context()
+			gw, err := startGateway(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			for {
+				select {
+				case <-ctx.Done():
+					return gw.Close()
+				case <-hup:
+					_ = gw.reload(ctx)
+				}
+				if gw.Err() != nil {
+					return gw.Close()
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "serve config file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
 }

@@ -1,0 +1,284 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// VerifyOptions tunes Verify.
+type VerifyOptions struct {
+	// Verifier checks checkpoint signatures. Without it checkpoints are
+	// only checked for consistency with the chain, which someone who
+	// rewrites the whole chain can fake.
+	Verifier Verifier
+	// AllowPartial accepts a chain that starts after seq 1, as it does
+	// once retention has deleted the oldest files. Otherwise the first
+	// record must be seq 1 with an empty prev.
+	AllowPartial bool
+	// MaxUnsigned, with a Verifier, fails the log when more than this many
+	// records follow the last valid checkpoint or separate two checkpoints
+	// (0 = no limit). It catches checkpoints removed together with a
+	// rewritten stretch of the chain.
+	MaxUnsigned uint64
+}
+
+// Problem is the first broken record Verify found.
+type Problem struct {
+	File   string `json:"file"`
+	Line   int64  `json:"line"` // 1-based line in File
+	Seq    uint64 `json:"seq"`  // the first seq that cannot be vouched for
+	Reason string `json:"reason"`
+}
+
+func (p *Problem) String() string {
+	return fmt.Sprintf("seq %d (%s line %d): %s", p.Seq, p.File, p.Line, p.Reason)
+}
+
+// VerifyResult summarises a verification.
+type VerifyResult struct {
+	Intact      bool     `json:"intact"`
+	Files       []string `json:"files"`
+	Records     uint64   `json:"records"`
+	FirstSeq    uint64   `json:"first_seq"`
+	LastSeq     uint64   `json:"last_seq"`
+	Head        string   `json:"head"`
+	Checkpoints int      `json:"checkpoints"`
+	// SignedThrough is the highest seq covered by a checkpoint whose
+	// signature verified (0 without a Verifier).
+	SignedThrough uint64   `json:"signed_through"`
+	Unsigned      uint64   `json:"unsigned"` // records after SignedThrough
+	Problem       *Problem `json:"problem,omitempty"`
+}
+
+// verifyRec is the part of a record Verify needs.
+type verifyRec struct {
+	Seq    uint64            `json:"seq"`
+	Kind   string            `json:"kind"`
+	Prev   string            `json:"prev"`
+	Detail map[string]string `json:"detail"`
+}
+
+// ringSize bounds how far back a checkpoint may point: the writer signs
+// asynchronously, so its checkpoint follows the head it covers by the
+// records written during one signature.
+const ringSize = 1 << 16
+
+type hashRing struct {
+	seq  [ringSize]uint64
+	hash [ringSize][32]byte
+}
+
+// Verify checks the hash chain across files in the order given (use Files
+// or ExpandFiles to build that order): every line's hash, the prev link to
+// the previous record (across file boundaries), consecutive seqs, a torn or
+// truncated tail, and checkpoints. It stops at the first problem, reported
+// in the result; the error is for files that cannot be opened at all.
+func Verify(ctx context.Context, files []string, o VerifyOptions) (*VerifyResult, error) {
+	res := &VerifyResult{Files: files}
+	v := &verifier{o: o, res: res, ring: new(hashRing)}
+	for i, name := range files {
+		if err := v.file(ctx, name, i == len(files)-1); err != nil {
+			return res, err
+		}
+		if res.Problem != nil {
+			return res, nil
+		}
+	}
+	v.finish()
+	return res, nil
+}
+
+type verifier struct {
+	o        VerifyOptions
+	res      *VerifyResult
+	ring     *hashRing
+	lastSeq  uint64
+	lastHash string
+	started  bool
+	lastCkpt uint64 // count of the last checkpoint
+	file_    string
+	line     int64
+}
+
+func (v *verifier) fail(seq uint64, format string, args ...any) {
+	v.res.Problem = &Problem{File: v.file_, Line: v.line, Seq: seq, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (v *verifier) file(ctx context.Context, name string, last bool) error {
+	rc, err := openLog(name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	v.file_, v.line = name, 0
+	lr := newLineReader(rc)
+	for {
+		line, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			v.line++
+			v.fail(v.lastSeq+1, "file cannot be read past this point (truncated or corrupt): %v", err)
+			return nil
+		}
+		v.line++
+		if v.line%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if line[len(line)-1] != '\n' {
+			if last {
+				v.fail(v.lastSeq+1, "truncated tail: the last record is incomplete (%d bytes, no newline)", len(line))
+			} else {
+				v.fail(v.lastSeq+1, "file ends in an incomplete record (%d bytes, no newline) before the next file", len(line))
+			}
+			return nil
+		}
+		if !v.record(line[:len(line)-1]) {
+			return nil
+		}
+	}
+}
+
+// record checks one line (without newline); false stops verification.
+func (v *verifier) record(line []byte) bool {
+	expect := v.lastSeq + 1
+	body, h, err := splitHash(line)
+	if err != nil {
+		v.fail(expect, "%v", err)
+		return false
+	}
+	var r verifyRec
+	if err := json.Unmarshal(line, &r); err != nil {
+		v.fail(expect, "record is not valid JSON: %v", err)
+		return false
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != h {
+		at := r.Seq
+		if v.started {
+			at = expect // the seq field itself may be what changed
+		}
+		v.fail(at, "hash mismatch: the record was changed after it was written")
+		return false
+	}
+	switch {
+	case !v.started && r.Seq == 1:
+		if r.Prev != "" {
+			v.fail(1, "first record (seq 1) has a non-empty prev")
+			return false
+		}
+	case !v.started:
+		if !v.o.AllowPartial {
+			v.fail(r.Seq, "chain starts at seq %d, not 1: earlier records are missing (use --allow-partial when retention removed them)", r.Seq)
+			return false
+		}
+	case r.Seq != expect:
+		bad := min(r.Seq, expect)
+		switch {
+		case r.Seq > expect:
+			v.fail(bad, "found seq %d where %d was expected: record(s) removed or reordered", r.Seq, expect)
+		default:
+			v.fail(bad, "found seq %d again after seq %d: a record was inserted, duplicated or reordered", r.Seq, v.lastSeq)
+		}
+		return false
+	case r.Prev != v.lastHash:
+		v.fail(r.Seq, "prev does not match the hash of seq %d: a record was replaced or inserted", v.lastSeq)
+		return false
+	}
+	if !v.started {
+		v.started = true
+		v.res.FirstSeq = r.Seq
+	}
+	v.lastSeq, v.lastHash = r.Seq, h
+	slot := r.Seq % ringSize
+	v.ring.seq[slot] = r.Seq
+	v.ring.hash[slot] = sum
+	v.res.Records++
+	v.res.LastSeq, v.res.Head = r.Seq, h
+	if r.Kind == KindCheckpoint {
+		return v.checkpoint(&r)
+	}
+	return true
+}
+
+func (v *verifier) checkpoint(r *verifyRec) bool {
+	d := r.Detail
+	count, err := strconv.ParseUint(d["count"], 10, 64)
+	if err != nil || count == 0 || count >= r.Seq {
+		v.fail(r.Seq, "checkpoint has an invalid count %q", d["count"])
+		return false
+	}
+	if count <= v.lastCkpt {
+		v.fail(r.Seq, "checkpoint count %d does not advance past the previous checkpoint (%d)", count, v.lastCkpt)
+		return false
+	}
+	slot := count % ringSize
+	if v.ring.seq[slot] != count {
+		if v.o.AllowPartial && count < v.res.FirstSeq {
+			// Covers records retention removed; its signature still
+			// binds the head, but we cannot tie it to a record we hold.
+			v.res.Checkpoints++
+			return true
+		}
+		v.fail(r.Seq, "checkpoint covers seq %d, which is not among the last %d records", count, ringSize)
+		return false
+	}
+	if hex.EncodeToString(v.ring.hash[slot][:]) != d["head"] {
+		v.fail(r.Seq, "checkpoint head does not match the hash of seq %d: the chain was rewritten", count)
+		return false
+	}
+	if v.o.Verifier != nil {
+		sig, err := base64.StdEncoding.DecodeString(d["sig"])
+		if err != nil {
+			v.fail(r.Seq, "checkpoint signature is not base64")
+			return false
+		}
+		if err := v.o.Verifier.Verify(context.Background(), d["alg"], d["key_id"], CheckpointMessage(count, d["head"]), sig); err != nil {
+			v.fail(r.Seq, "checkpoint signature over seq %d does not verify: %v", count, err)
+			return false
+		}
+		if v.o.MaxUnsigned > 0 && count-v.res.SignedThrough > v.o.MaxUnsigned && v.res.SignedThrough > 0 {
+			v.fail(r.Seq, "%d records between signed checkpoints (at seq %d and %d), more than --max-unsigned %d: checkpoints may have been removed", count-v.res.SignedThrough, v.res.SignedThrough, count, v.o.MaxUnsigned)
+			return false
+		}
+		v.res.SignedThrough = count
+	}
+	v.lastCkpt = count
+	v.res.Checkpoints++
+	return true
+}
+
+func (v *verifier) finish() {
+	r := v.res
+	if v.o.Verifier != nil && r.Records > 0 {
+		r.Unsigned = r.LastSeq - max(r.SignedThrough, r.FirstSeq-1)
+		if r.SignedThrough == 0 {
+			v.line = 0
+			r.Problem = &Problem{Seq: r.FirstSeq, Reason: "no signed checkpoint: the log cannot be tied to the signing key"}
+			if len(r.Files) > 0 {
+				r.Problem.File = r.Files[len(r.Files)-1]
+			}
+			return
+		}
+		if v.o.MaxUnsigned > 0 && r.Unsigned > v.o.MaxUnsigned {
+			r.Problem = &Problem{Seq: r.SignedThrough + 1, File: r.Files[len(r.Files)-1],
+				Reason: fmt.Sprintf("%d records after the last signed checkpoint, more than --max-unsigned %d", r.Unsigned, v.o.MaxUnsigned)}
+			return
+		}
+	}
+	r.Intact = true
+}
+
+// ErrNotIntact is returned by helpers that turn a failed verification into
+// an error.
+var ErrNotIntact = errors.New("audit: log is not intact")

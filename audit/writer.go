@@ -1,0 +1,925 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Fsync modes.
+const (
+	FsyncAlways = "always"
+	FsyncBatch  = "batch"
+)
+
+// ErrClosed is returned by Write and Healthy after Close.
+var ErrClosed = errors.New("audit: writer closed")
+
+// ErrBacklogFull is returned when so many records wait for the disk that
+// the writer refuses new ones rather than grow without bound. The refused
+// record was not accepted: the caller must not act as if it were logged.
+var ErrBacklogFull = errors.New("audit: too many records waiting for the disk")
+
+// Options configures a Writer. Zero values take the documented defaults.
+type Options struct {
+	Path          string        // active file, e.g. audit.jsonl; rotated files beside it
+	Fsync         string        // "always" (default) | "batch"
+	BatchInterval time.Duration // group-commit window in batch mode (default 5ms)
+	BatchMax      int           // records per group commit in batch mode (default 256)
+	FailClosed    bool          // informational for callers; the writer never drops
+
+	RotateSize  int64         // rotate when the active file reaches this many bytes (0 = never)
+	RotateAge   time.Duration // rotate at the first write after the active file's first record is this old
+	Gzip        bool          // gzip rotated files
+	RetainCount int           // keep at most this many rotated files (0 = all)
+	RetainAge   time.Duration // delete rotated files last written longer ago than this (0 = never)
+
+	CheckpointEvery    int           // a signed checkpoint after this many records (0 = off)
+	CheckpointInterval time.Duration // ... or after this long with unsigned records (0 = off)
+	Signer             Signer        // required for checkpoints
+
+	Forward *SyslogOptions // optional SIEM forwarding
+	Logger  zerolog.Logger // operational log of the writer itself (never record contents)
+	Now     func() time.Time
+
+	// MaxBacklog bounds records held in memory waiting for the disk
+	// (default 1,000,000); beyond it Write returns ErrBacklogFull.
+	MaxBacklog int
+}
+
+// group is the set of records one flush attempt covers; their writers wait
+// on done.
+type group struct {
+	done chan struct{}
+	err  error
+}
+
+func newGroup() *group { return &group{done: make(chan struct{})} }
+
+// Writer appends hash-chained records to the audit log. It is safe for
+// concurrent use.
+type Writer struct {
+	o          Options
+	ops        fileOps
+	log        zerolog.Logger
+	now        func() time.Time
+	batch      bool
+	backoffMin time.Duration
+	backoffMax time.Duration
+
+	mu          sync.Mutex
+	enc         *encoder
+	seq         uint64 // last assigned
+	head        string // hash of the last assigned record
+	buf         []byte // accepted records not yet durable, in order
+	bufRecs     int
+	bufFirstSeq uint64
+	bufFirstAt  time.Time // when the oldest waiting record was accepted
+	bufFirstRec time.Time // its record time
+	group       *group
+	healthErr   error
+	closing     bool
+	closed      bool
+	sinceCkpt   int
+	durableSeq  uint64
+
+	// Owned by the flusher goroutine.
+	f           file
+	size        int64 // durable length of the active file
+	activeFirst uint64
+	activeTime  time.Time
+	needReopen  bool
+
+	kick        chan struct{}
+	stop        chan struct{}
+	flusherDone chan struct{}
+	ckptKick    chan struct{}
+	ckptStop    chan struct{}
+	ckptDone    chan struct{}
+	maintKick   chan struct{}
+	maintStop   chan struct{}
+	maintDone   chan struct{}
+	fwd         *forwarder
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// Open opens (or creates) the log at o.Path, repairs a torn last line left by
+// a crash, and continues the chain from the last record (looking into the
+// newest rotated file when the active one is empty).
+func Open(ctx context.Context, o Options) (*Writer, error) {
+	return open(ctx, o, osOps{})
+}
+
+func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
+	if o.Path == "" {
+		return nil, errors.New("audit: no path configured")
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = FsyncAlways
+	case FsyncAlways, FsyncBatch:
+	default:
+		return nil, fmt.Errorf("audit: fsync %q: want %q or %q", o.Fsync, FsyncAlways, FsyncBatch)
+	}
+	if o.BatchInterval <= 0 {
+		o.BatchInterval = 5 * time.Millisecond
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 256
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = 1_000_000
+	}
+	if (o.CheckpointEvery > 0 || o.CheckpointInterval > 0) && o.Signer == nil {
+		return nil, errors.New("audit: checkpoints configured but no signer")
+	}
+	w := &Writer{
+		o: o, ops: ops, log: o.Logger, now: o.Now, batch: o.Fsync == FsyncBatch,
+		backoffMin: 20 * time.Millisecond, backoffMax: time.Second,
+		enc: newEncoder(), group: newGroup(),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), flusherDone: make(chan struct{}),
+		ckptKick: make(chan struct{}, 1), ckptStop: make(chan struct{}), ckptDone: make(chan struct{}),
+		maintKick: make(chan struct{}, 1), maintStop: make(chan struct{}), maintDone: make(chan struct{}),
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create log directory: %w", err)
+	}
+	repair, err := w.recover()
+	if err != nil {
+		if w.f != nil {
+			w.f.Close()
+		}
+		return nil, err
+	}
+	if o.Forward != nil {
+		fwd, err := newForwarder(*o.Forward, w.log)
+		if err != nil {
+			w.f.Close()
+			return nil, err
+		}
+		w.fwd = fwd
+	}
+	go w.runFlusher()
+	go w.runMaintenance()
+	if o.Signer != nil {
+		go w.runCheckpoints()
+	} else {
+		close(w.ckptDone)
+	}
+	w.maintain()
+	if repair != nil {
+		if err := w.writeAndWait(ctx, repair); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("audit: record the repair of %s: %w", o.Path, err)
+		}
+	}
+	return w, nil
+}
+
+// recover finds the chain head and repairs a torn tail. It returns the
+// config record that documents a repair, to be written once running.
+func (w *Writer) recover() (*Record, error) {
+	// Remove half-written gzip files from an interrupted rotation.
+	if tmps, _ := filepath.Glob(globEscape(w.o.Path) + ".*.gz.tmp"); len(tmps) > 0 {
+		for _, t := range tmps {
+			_ = w.ops.Remove(t)
+		}
+	}
+	f, err := w.ops.OpenFile(w.o.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open %s: %w", w.o.Path, err)
+	}
+	w.f = f
+	ti, err := scanActive(f)
+	if err != nil {
+		return nil, fmt.Errorf("audit: read %s: %w", w.o.Path, err)
+	}
+	var repair *Record
+	if len(ti.torn) > 0 {
+		if err := f.Truncate(ti.size); err != nil {
+			return nil, fmt.Errorf("audit: repair torn tail of %s: %w", w.o.Path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("audit: repair torn tail of %s: %w", w.o.Path, err)
+		}
+		sum := sha256.Sum256(ti.torn)
+		repair = &Record{Kind: KindConfig, Detail: map[string]string{
+			"event":           "audit_repair",
+			"reason":          "torn last record (unclean shutdown); truncated to the last whole record",
+			"file":            filepath.Base(w.o.Path),
+			"truncated_bytes": strconv.Itoa(len(ti.torn)),
+			"truncated_at":    strconv.FormatInt(ti.size, 10),
+			"torn_sha256":     hex.EncodeToString(sum[:]),
+		}}
+		w.log.Warn().Str("file", w.o.Path).Int("bytes", len(ti.torn)).Msg("audit: repaired torn tail")
+	}
+	w.size = ti.size
+	if ti.last != nil {
+		w.seq, w.head = ti.last.Seq, ti.last.Hash
+		w.activeFirst, w.activeTime = ti.firstSeq, ti.firstTime
+	} else {
+		rot, err := listRotated(w.o.Path)
+		if err != nil {
+			return nil, err
+		}
+		if len(rot) > 0 {
+			last := rot[len(rot)-1].name
+			rec, err := lastRecordOf(last)
+			if err != nil {
+				return nil, fmt.Errorf("audit: continue the chain from %s: %w", last, err)
+			}
+			if rec != nil {
+				w.seq, w.head = rec.Seq, rec.Hash
+			}
+		}
+	}
+	w.durableSeq = w.seq
+	return repair, nil
+}
+
+type activeTail struct {
+	size      int64  // length without the torn tail
+	torn      []byte // bytes after the last newline
+	last      *Record
+	firstSeq  uint64
+	firstTime time.Time
+}
+
+// scanActive reads the first and last whole records of the active file and
+// whatever follows the last newline.
+func scanActive(f file) (activeTail, error) {
+	var t activeTail
+	st, err := f.Stat()
+	if err != nil {
+		return t, err
+	}
+	size := st.Size()
+	if size == 0 {
+		return t, nil
+	}
+	nl, err := lastByte(f, size, '\n')
+	if err != nil {
+		return t, err
+	}
+	t.size = nl + 1
+	if t.size < size {
+		t.torn = make([]byte, size-t.size)
+		if _, err := f.ReadAt(t.torn, t.size); err != nil && err != io.EOF {
+			return t, err
+		}
+	}
+	if t.size == 0 {
+		return t, nil
+	}
+	start, err := lastByte(f, t.size-1, '\n')
+	if err != nil {
+		return t, err
+	}
+	line := make([]byte, t.size-1-(start+1))
+	if _, err := f.ReadAt(line, start+1); err != nil && err != io.EOF {
+		return t, err
+	}
+	last, err := parseChecked(line)
+	if err != nil {
+		return t, fmt.Errorf("last record (at byte %d) is damaged, refusing to continue the chain (run `syncgate audit verify`): %w", start+1, err)
+	}
+	t.last = last
+	first := last
+	if start >= 0 {
+		br := bufio.NewReader(io.NewSectionReader(f, 0, t.size))
+		fl, err := br.ReadBytes('\n')
+		if err != nil {
+			return t, err
+		}
+		if first, err = parseChecked(bytes.TrimSuffix(fl, []byte("\n"))); err != nil {
+			return t, fmt.Errorf("first record is damaged: %w", err)
+		}
+	}
+	t.firstSeq, t.firstTime = first.Seq, first.Time
+	return t, nil
+}
+
+// lastByte returns the offset of the last c in f[0:end), or -1.
+func lastByte(f file, end int64, c byte) (int64, error) {
+	const block = 64 << 10
+	buf := make([]byte, block)
+	for end > 0 {
+		n := int64(block)
+		if end < n {
+			n = end
+		}
+		b := buf[:n]
+		if _, err := f.ReadAt(b, end-n); err != nil && err != io.EOF {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(b, c); i >= 0 {
+			return end - n + int64(i), nil
+		}
+		end -= n
+	}
+	return -1, nil
+}
+
+// parseChecked parses one line (no newline) and checks its own hash.
+func parseChecked(line []byte) (*Record, error) {
+	body, h, err := splitHash(line)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != h {
+		return nil, errors.New("hash does not match the record")
+	}
+	var r Record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	return &r, nil
+}
+
+// lastRecordOf reads a (possibly gzipped) closed log file to its last record.
+func lastRecordOf(name string) (*Record, error) {
+	rc, err := openLog(name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	lr := newLineReader(rc)
+	var last []byte
+	for {
+		l, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		last = append(last[:0], l...)
+	}
+	if len(last) == 0 {
+		return nil, nil
+	}
+	if last[len(last)-1] != '\n' {
+		return nil, errors.New("rotated file ends in a torn record")
+	}
+	return parseChecked(last[:len(last)-1])
+}
+
+// Write appends r to the log. It fills Seq, Prev and Hash (and Time and ID
+// when empty). In "always" mode it returns after the fsync that covers r
+// (concurrent writers share one fsync); in "batch" mode once r is accepted.
+//
+// A non-nil error means r is not durable. Unless the error is ErrClosed,
+// ErrBacklogFull or an encoding error, r has been accepted and is kept in
+// order in memory; the writer retries in the background and writes it
+// before any later record once the disk works again.
+func (w *Writer) Write(ctx context.Context, r *Record) error {
+	if r == nil {
+		return errors.New("audit: nil record")
+	}
+	if r.Kind == "" {
+		return errors.New("audit: record has no kind")
+	}
+	if r.Kind == KindCheckpoint {
+		return errors.New("audit: checkpoint records are written by the writer only")
+	}
+	return w.write(ctx, r)
+}
+
+func (w *Writer) write(ctx context.Context, r *Record) error {
+	g, seq, herr, err := w.accept(r)
+	if err != nil {
+		return err
+	}
+	if herr != nil {
+		return fmt.Errorf("audit: record seq %d not durable yet (kept in memory, written when the log is writable again): %w", seq, herr)
+	}
+	if w.batch {
+		return nil
+	}
+	return w.wait(ctx, g, seq)
+}
+
+// writeAndWait writes r and waits for durability in either mode.
+func (w *Writer) writeAndWait(ctx context.Context, r *Record) error {
+	g, seq, herr, err := w.accept(r)
+	if err != nil {
+		return err
+	}
+	if herr != nil {
+		return fmt.Errorf("audit: record seq %d not durable yet: %w", seq, herr)
+	}
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return w.wait(ctx, g, seq)
+}
+
+func (w *Writer) wait(ctx context.Context, g *group, seq uint64) error {
+	select {
+	case <-g.done:
+		if g.err != nil {
+			return fmt.Errorf("audit: record seq %d not durable yet (kept in memory, written when the log is writable again): %w", seq, g.err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit: record seq %d accepted but not yet confirmed durable: %w", seq, ctx.Err())
+	}
+}
+
+func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
+	w.mu.Lock()
+	if w.closed || w.closing {
+		w.mu.Unlock()
+		return nil, 0, nil, ErrClosed
+	}
+	if w.bufRecs >= w.o.MaxBacklog {
+		herr := w.healthErr
+		w.mu.Unlock()
+		if herr != nil {
+			return nil, 0, nil, fmt.Errorf("%w: %w", ErrBacklogFull, herr)
+		}
+		return nil, 0, nil, ErrBacklogFull
+	}
+	now := w.now()
+	if r.Time.IsZero() {
+		r.Time = now
+	}
+	r.Time = r.Time.UTC()
+	if r.ID == "" {
+		r.ID = newID()
+	}
+	r.Seq = w.seq + 1
+	r.Prev = w.head
+	w.buf, err = w.enc.encode(w.buf, r)
+	if err != nil {
+		w.mu.Unlock()
+		return nil, 0, nil, err
+	}
+	w.seq, w.head = r.Seq, r.Hash
+	if w.bufRecs == 0 {
+		w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec = r.Seq, now, r.Time
+	}
+	w.bufRecs++
+	g, seq, herr = w.group, r.Seq, w.healthErr
+	kickCkpt := false
+	if r.Kind != KindCheckpoint {
+		w.sinceCkpt++
+		kickCkpt = w.o.CheckpointEvery > 0 && w.sinceCkpt >= w.o.CheckpointEvery
+	}
+	// In batch mode the flusher sleeps on its own timer; wake it only when
+	// a batch starts or fills, not for every record.
+	kick := !w.batch || w.bufRecs == 1 || w.bufRecs >= w.o.BatchMax
+	w.mu.Unlock()
+	if kick {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	if kickCkpt {
+		select {
+		case w.ckptKick <- struct{}{}:
+		default:
+		}
+	}
+	return g, seq, herr, nil
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// Healthy returns nil when the log is writable, or the reason it is not
+// (records are then held in memory and retried). The gateway calls it
+// before forwarding and from /healthz.
+func (w *Writer) Healthy() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.closing {
+		return ErrClosed
+	}
+	if w.healthErr != nil {
+		return fmt.Errorf("audit log not writable (%d records waiting): %w", w.bufRecs, w.healthErr)
+	}
+	return nil
+}
+
+// Head returns the seq and hash of the last record accepted.
+func (w *Writer) Head() (uint64, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq, w.head
+}
+
+// runFlusher owns the file: it writes and fsyncs accepted records in
+// groups, retries with backoff after a failure, and rotates.
+func (w *Writer) runFlusher() {
+	defer close(w.flusherDone)
+	backoff := w.backoffMin
+	for {
+		w.mu.Lock()
+		n, closing, unhealthy, firstAt := w.bufRecs, w.closing, w.healthErr != nil, w.bufFirstAt
+		w.mu.Unlock()
+		if n == 0 {
+			if closing {
+				return
+			}
+			select {
+			case <-w.kick:
+			case <-w.stop:
+			}
+			continue
+		}
+		switch {
+		case closing:
+			// Flush what is left right away, once.
+		case unhealthy:
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-w.stop:
+			}
+			t.Stop()
+		case w.batch && n < w.o.BatchMax:
+			if wait := w.o.BatchInterval - w.now().Sub(firstAt); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-w.kick:
+				case <-w.stop:
+				}
+				t.Stop()
+				continue
+			}
+		}
+		if err := w.flushOnce(); err != nil {
+			if closing {
+				return
+			}
+			backoff = min(backoff*2, w.backoffMax)
+			continue
+		}
+		backoff = w.backoffMin
+	}
+}
+
+// flushOnce writes everything accepted so far in one write and one fsync.
+func (w *Writer) flushOnce() error {
+	w.mu.Lock()
+	data, recs, g := w.buf, w.bufRecs, w.group
+	firstSeq, firstAt, firstRec, lastSeq := w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec, w.seq
+	w.buf, w.bufRecs, w.group = make([]byte, 0, len(data)), 0, newGroup()
+	w.mu.Unlock()
+
+	err := w.writeDurable(data, firstSeq, firstRec)
+
+	w.mu.Lock()
+	if err != nil {
+		wasHealthy := w.healthErr == nil
+		// Keep the records, in order, ahead of anything accepted meanwhile.
+		w.buf = append(data, w.buf...)
+		w.bufRecs += recs
+		w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec = firstSeq, firstAt, firstRec
+		w.healthErr = err
+		w.mu.Unlock()
+		if wasHealthy {
+			w.log.Error().Err(err).Int("waiting", recs).Msg("audit: log not writable; holding records and retrying")
+		}
+	} else {
+		recovered := w.healthErr != nil
+		w.healthErr = nil
+		w.durableSeq = max(w.durableSeq, lastSeq)
+		w.mu.Unlock()
+		if recovered {
+			w.log.Info().Msg("audit: log writable again; held records written")
+		}
+		if w.fwd != nil {
+			w.fwd.enqueueLines(data)
+		}
+	}
+	g.err = err
+	close(g.done)
+	return err
+}
+
+func (w *Writer) writeDurable(data []byte, firstSeq uint64, firstRec time.Time) error {
+	if w.f == nil || w.needReopen {
+		if w.f != nil {
+			_ = w.f.Close()
+			w.f = nil
+		}
+		f, err := w.ops.OpenFile(w.o.Path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", w.o.Path, err)
+		}
+		w.f = f
+		// Drop whatever a failed write left past the last durable byte.
+		if err := f.Truncate(w.size); err != nil {
+			return fmt.Errorf("truncate %s: %w", w.o.Path, err)
+		}
+		w.needReopen = false
+	}
+	if _, err := w.f.WriteAt(data, w.size); err != nil {
+		w.needReopen = true
+		return fmt.Errorf("write %s: %w", w.o.Path, err)
+	}
+	// After a failed fsync the kernel may have dropped the dirty pages, so
+	// the retry rewrites the data from memory through a fresh descriptor.
+	if err := w.f.Sync(); err != nil {
+		w.needReopen = true
+		return fmt.Errorf("fsync %s: %w", w.o.Path, err)
+	}
+	if w.size == 0 {
+		w.activeFirst, w.activeTime = firstSeq, firstRec
+	}
+	w.size += int64(len(data))
+	if w.shouldRotate() {
+		w.rotate()
+	}
+	return nil
+}
+
+func (w *Writer) shouldRotate() bool {
+	if w.size == 0 {
+		return false
+	}
+	if w.o.RotateSize > 0 && w.size >= w.o.RotateSize {
+		return true
+	}
+	return w.o.RotateAge > 0 && w.now().Sub(w.activeTime) >= w.o.RotateAge
+}
+
+// rotate renames the active file after its first seq and starts a new one.
+// A failed rotation is logged and the writer keeps appending to the active
+// file: rotation is housekeeping, never a reason to lose a record.
+func (w *Writer) rotate() {
+	name := rotatedName(w.o.Path, w.activeFirst)
+	if err := w.f.Close(); err != nil {
+		w.log.Error().Err(err).Msg("audit: close before rotation")
+	}
+	w.f = nil
+	w.needReopen = true
+	if err := w.ops.Rename(w.o.Path, name); err != nil {
+		w.log.Error().Err(err).Msg("audit: rotation failed; continuing in the active file")
+		return
+	}
+	if err := w.ops.SyncDir(filepath.Dir(w.o.Path)); err != nil {
+		w.log.Error().Err(err).Msg("audit: fsync directory after rotation")
+	}
+	w.size, w.activeFirst, w.activeTime = 0, 0, time.Time{}
+	w.maintain()
+}
+
+func (w *Writer) maintain() {
+	select {
+	case w.maintKick <- struct{}{}:
+	default:
+	}
+}
+
+// runMaintenance gzips rotated files and applies retention, off the write
+// path.
+func (w *Writer) runMaintenance() {
+	defer close(w.maintDone)
+	for {
+		select {
+		case <-w.maintStop:
+			return
+		case <-w.maintKick:
+		}
+		if err := w.maintainOnce(); err != nil {
+			w.log.Error().Err(err).Msg("audit: rotation housekeeping")
+		}
+	}
+}
+
+func (w *Writer) maintainOnce() error {
+	rot, err := listRotated(w.o.Path)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if w.o.Gzip {
+		for i, r := range rot {
+			if r.gz {
+				continue
+			}
+			gzName, err := w.gzipFile(r.name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rot[i] = rotatedFile{name: gzName, seq: r.seq, gz: true}
+		}
+	}
+	keep := rot
+	if w.o.RetainCount > 0 && len(keep) > w.o.RetainCount {
+		for _, r := range keep[:len(keep)-w.o.RetainCount] {
+			errs = append(errs, w.removeRotated(r.name, "count"))
+		}
+		keep = keep[len(keep)-w.o.RetainCount:]
+	}
+	if w.o.RetainAge > 0 {
+		cutoff := w.now().Add(-w.o.RetainAge)
+		for _, r := range keep {
+			st, err := os.Stat(r.name)
+			if err == nil && st.ModTime().Before(cutoff) {
+				errs = append(errs, w.removeRotated(r.name, "age"))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Writer) removeRotated(name, why string) error {
+	if err := w.ops.Remove(name); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	w.log.Info().Str("file", name).Str("by", why).Msg("audit: retention removed rotated file")
+	return nil
+}
+
+func (w *Writer) gzipFile(name string) (string, error) {
+	gzName := name + ".gz"
+	tmp := gzName + ".tmp"
+	err := func() error {
+		in, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := w.ops.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		ow := &offsetWriter{f: out}
+		zw := gzip.NewWriter(ow)
+		_, err = io.Copy(zw, in)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = out.Sync()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}()
+	if err == nil {
+		err = w.ops.Rename(tmp, gzName)
+	}
+	if err != nil {
+		_ = w.ops.Remove(tmp)
+		return "", fmt.Errorf("gzip %s: %w", name, err)
+	}
+	_ = w.ops.SyncDir(filepath.Dir(name))
+	if err := w.ops.Remove(name); err != nil {
+		return gzName, fmt.Errorf("remove %s after gzip: %w", name, err)
+	}
+	return gzName, nil
+}
+
+type offsetWriter struct {
+	f   file
+	off int64
+}
+
+func (o *offsetWriter) Write(p []byte) (int, error) {
+	n, err := o.f.WriteAt(p, o.off)
+	o.off += int64(n)
+	return n, err
+}
+
+// runCheckpoints signs the chain head every CheckpointEvery records or
+// CheckpointInterval.
+func (w *Writer) runCheckpoints() {
+	defer close(w.ckptDone)
+	var tick <-chan time.Time
+	if w.o.CheckpointInterval > 0 {
+		t := time.NewTicker(w.o.CheckpointInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-w.ckptStop
+		cancel()
+	}()
+	for {
+		select {
+		case <-w.ckptStop:
+			return
+		case <-w.ckptKick:
+		case <-tick:
+		}
+		if err := w.checkpoint(ctx); err != nil {
+			w.log.Error().Err(err).Msg("audit: checkpoint")
+		}
+	}
+}
+
+// checkpoint signs the current head and appends a checkpoint record. The
+// signature is made outside the lock (a Vault round trip must not stall
+// writers), so the checkpoint may land a few records after the head it
+// covers; Detail.count names that record.
+func (w *Writer) checkpoint(ctx context.Context) error {
+	w.mu.Lock()
+	if w.sinceCkpt == 0 || w.seq == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	count, head, n := w.seq, w.head, w.sinceCkpt
+	w.sinceCkpt = 0
+	w.mu.Unlock()
+	sig, err := w.o.Signer.Sign(ctx, CheckpointMessage(count, head))
+	if err != nil {
+		w.mu.Lock()
+		w.sinceCkpt += n
+		w.mu.Unlock()
+		return fmt.Errorf("sign checkpoint at seq %d: %w", count, err)
+	}
+	rec := &Record{Kind: KindCheckpoint, Detail: map[string]string{
+		"count":  strconv.FormatUint(count, 10),
+		"head":   head,
+		"alg":    w.o.Signer.Algorithm(),
+		"key_id": w.o.Signer.KeyID(),
+		"sig":    base64.StdEncoding.EncodeToString(sig),
+	}}
+	return w.write(ctx, rec)
+}
+
+// Close writes a final checkpoint (when signing), flushes what it can and
+// stops the writer's goroutines. A non-nil error means records were not
+// written.
+func (w *Writer) Close() error {
+	w.closeOnce.Do(func() {
+		var errs []error
+		close(w.ckptStop)
+		<-w.ckptDone
+		if w.o.Signer != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := w.checkpoint(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("audit: final checkpoint: %w", err))
+			}
+			cancel()
+		}
+		w.mu.Lock()
+		w.closing = true
+		w.mu.Unlock()
+		close(w.stop)
+		<-w.flusherDone
+		close(w.maintStop)
+		<-w.maintDone
+		// Finish the housekeeping a last rotation asked for, so a closed
+		// log is fully gzipped and trimmed.
+		if err := w.maintainOnce(); err != nil {
+			w.log.Error().Err(err).Msg("audit: rotation housekeeping")
+		}
+		if w.fwd != nil {
+			w.fwd.close()
+		}
+		if w.f != nil {
+			if err := w.f.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("audit: close: %w", err))
+			}
+			w.f = nil
+		}
+		w.mu.Lock()
+		w.closed = true
+		if w.bufRecs > 0 {
+			err := fmt.Errorf("audit: %d records (seq %d..%d) could not be written: %w", w.bufRecs, w.bufFirstSeq, w.seq, w.healthErr)
+			errs = append(errs, err)
+			w.group.err = err
+		}
+		close(w.group.done)
+		w.mu.Unlock()
+		w.closeErr = errors.Join(errs...)
+	})
+	return w.closeErr
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/syncgate/syncgate/certs"
+	"github.com/syncgate/syncgate/policy"
+	"github.com/syncgate/syncgate/proxy"
+)
+
+// serveConfig is the `syncgate serve` configuration file (DESIGN.md, "Serve
+// config"). Paths inside are relative to the file.
+type serveConfig struct {
+	Listen      string                    `yaml:"listen"`
+	TLS         listenerTLS               `yaml:"tls"`
+	PlainListen string                    `yaml:"plain_listen"`
+	InterceptCA certs.FilePair            `yaml:"intercept_ca"`
+	Policy      string                    `yaml:"policy"`
+	Audit       auditConfig               `yaml:"audit"`
+	Network     networkConfig             `yaml:"network"`
+	ClientCerts map[string]certs.FilePair `yaml:"client_certs"`
+	Secrets     yaml.Node                 `yaml:"secrets"`
+	Credentials map[string]yaml.Node      `yaml:"credentials"`
+	Metrics     struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"metrics"`
+	Limits limitsConfig `yaml:"limits"`
+	Log    struct {
+		Level string `yaml:"level"` // debug | info (default) | warn | error
+	} `yaml:"log"`
+
+	dir  string // directory of the config file
+	file string
+}
+
+// listenerTLS is the gateway's own listener certificate and client CAs.
+type listenerTLS struct {
+	CertFile string   `yaml:"cert_file"`
+	KeyFile  string   `yaml:"key_file"`
+	ClientCA []string `yaml:"client_ca"`
+	CRLFiles []string `yaml:"crl_files"`
+}
+
+type auditConfig struct {
+	Path       string `yaml:"path"`
+	Fsync      string `yaml:"fsync"` // always | batch
+	BatchMS    int    `yaml:"batch_ms"`
+	FailClosed *bool  `yaml:"fail_closed"`
+}
+
+type networkConfig struct {
+	AllowRanges []string          `yaml:"allow_ranges"`
+	Hosts       map[string]string `yaml:"hosts"`
+	Resolver    string            `yaml:"resolver"`
+}
+
+type limitsConfig struct {
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	MaxBodyBytes      int64    `yaml:"max_body_bytes"`
+	MaxEWSBodyBytes   int64    `yaml:"max_ews_body_bytes"`
+	HeaderTimeout     duration `yaml:"header_timeout"`
+	IdleTimeout       duration `yaml:"idle_timeout"`
+	RequestTimeout    duration `yaml:"request_timeout"`
+	UpstreamTimeout   duration `yaml:"upstream_timeout"`
+	MaxConnsPerClient int      `yaml:"max_conns_per_client"`
+}
+
+// duration is a time.Duration written as "10s" in YAML.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: invalid duration %q", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// loadServeConfig reads and validates a serve config strictly: unknown
+// fields and bad values are errors naming the file and line.
+func loadServeConfig(path string) (*serveConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var c serveConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path: %w", err)
+	}
+	c.file, c.dir = abs, filepath.Dir(abs)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *serveConfig) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *serveConfig) validate() error {
+	var errs []error
+	if c.Listen == "" && c.PlainListen == "" {
+		errs = append(errs, errors.New("one of listen or plain_listen is required"))
+	}
+	if c.Listen != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("listen needs tls.cert_file and tls.key_file"))
+	}
+	if c.PlainListen != "" {
+		ap, err := netip.ParseAddrPort(c.PlainListen)
+		if err != nil || !ap.Addr().IsLoopback() {
+			errs = append(errs, fmt.Errorf("plain_listen %q must be a loopback address and port", c.PlainListen))
+		}
+	}
+	if c.Policy == "" {
+		errs = append(errs, errors.New("policy is required"))
+	}
+	if c.InterceptCA.CertFile == "" || c.InterceptCA.KeyFile == "" {
+		errs = append(errs, errors.New("intercept_ca.cert_file and intercept_ca.key_file are required"))
+	}
+	if c.Audit.Path == "" {
+		errs = append(errs, errors.New("audit.path is required"))
+	}
+	switch c.Audit.Fsync {
+	case "", "always", "batch":
+	default:
+		errs = append(errs, fmt.Errorf("audit.fsync %q: want always or batch", c.Audit.Fsync))
+	}
+	if _, err := c.network(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *serveConfig) failClosed() bool { return c.Audit.FailClosed == nil || *c.Audit.FailClosed }
+
+// network converts the network section, normalising host names the same way
+// policy does so a static mapping matches what policy sees.
+func (c *serveConfig) network() (proxy.Network, error) {
+	var n proxy.Network
+	for _, r := range c.Network.AllowRanges {
+		p, err := netip.ParsePrefix(r)
+		if err != nil {
+			return n, fmt.Errorf("network.allow_ranges: %q is not a CIDR", r)
+		}
+		n.AllowRanges = append(n.AllowRanges, p.Masked())
+	}
+	if len(c.Network.Hosts) > 0 {
+		n.Hosts = make(map[string]netip.AddrPort, len(c.Network.Hosts))
+	}
+	for h, a := range c.Network.Hosts {
+		nh, err := policy.NormalizeHost(h)
+		if err != nil {
+			return n, fmt.Errorf("network.hosts: %q: %w", h, err)
+		}
+		ap, err := netip.ParseAddrPort(a)
+		if err != nil {
+			return n, fmt.Errorf("network.hosts: %q: address %q is not ip:port", h, a)
+		}
+		n.Hosts[nh] = ap
+	}
+	if r := c.Network.Resolver; r != "" && !strings.Contains(r, ":") {
+		n.Resolver = r + ":53"
+	} else {
+		n.Resolver = r
+	}
+	return n, nil
+}
+
+func (c *serveConfig) limits() proxy.Limits {
+	l := c.Limits
+	return proxy.Limits{
+		MaxHeaderBytes: l.MaxHeaderBytes, MaxBodyBytes: l.MaxBodyBytes, MaxEWSBodyBytes: l.MaxEWSBodyBytes,
+		HeaderTimeout: time.Duration(l.HeaderTimeout), IdleTimeout: time.Duration(l.IdleTimeout),
+		RequestTimeout: time.Duration(l.RequestTimeout), UpstreamTimeout: time.Duration(l.UpstreamTimeout),
+		MaxConnsPerClient: l.MaxConnsPerClient,
+	}
+}

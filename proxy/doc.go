@@ -1,0 +1,13 @@
+// Package proxy is the gateway's data plane: the listeners (TLS with optional
+// mTLS, and a loopback-only plain listener), CONNECT interception, TLS
+// origination for absolute-form http:// requests, the request pipeline
+// (identify → policy → credential → upstream → audit), the upstream transport
+// with its TLS rules, the SSRF guard, and header hygiene.
+//
+// It reads HTTP/1.1 framing itself instead of using net/http's server: the
+// gateway must reject smuggling shapes (Content-Length together with
+// Transfer-Encoding, obfuscated Transfer-Encoding) that net/http quietly
+// repairs, and must see every byte of the request head before deciding.
+// It never parses policy files and never talks to Vault; those arrive as a
+// compiled *policy.Engine and an Injector.
+package proxy

@@ -1,0 +1,366 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// errHeadTooLarge: the request head exceeded the configured limit (431).
+var errHeadTooLarge = errors.New("request head too large")
+
+// wireError is a malformed request: answered with Status and closed.
+type wireError struct {
+	Status int
+	Reason string
+}
+
+func (e *wireError) Error() string { return e.Reason }
+
+func badRequest(reason string) error {
+	return &wireError{Status: http.StatusBadRequest, Reason: reason}
+}
+
+// readHead reads one request head (request line and header fields, up to and
+// including the blank line) of at most max bytes. Leading blank lines are
+// skipped as RFC 9112 §2.2 allows.
+func readHead(br *bufio.Reader, max int) ([]byte, error) {
+	var head []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A single line longer than the buffer: keep reading it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				head = append(head, line...)
+				if len(head) > max {
+					return nil, errHeadTooLarge
+				}
+				line, err = br.ReadSlice('\n')
+			}
+		}
+		if err != nil {
+			if len(head) == 0 && len(line) == 0 {
+				return nil, err
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(head) == 0 && (len(line) == 2 && line[0] == '\r' || len(line) == 1) {
+			continue // leading empty line
+		}
+		head = append(head, line...)
+		if len(head) > max {
+			return nil, errHeadTooLarge
+		}
+		if len(line) == 2 && line[0] == '\r' || len(line) == 1 {
+			return head, nil
+		}
+	}
+}
+
+// parsedRequest is a request head, validated, and its body framing.
+type parsedRequest struct {
+	Method  string
+	Target  string // request-target as sent
+	Header  http.Header
+	Chunked bool
+	Length  int64 // -1 when chunked; 0 when no body
+	Expect  bool  // Expect: 100-continue
+	Close   bool  // client asked to close after this request
+}
+
+// parseHead validates and parses a request head. It is strict on purpose:
+// anything a downstream parser could read differently is refused.
+func parseHead(head []byte) (*parsedRequest, error) {
+	lineEnd := bytes.IndexByte(head, '\n')
+	if lineEnd < 0 {
+		return nil, badRequest("malformed request line")
+	}
+	line := string(bytes.TrimSuffix(head[:lineEnd], []byte("\r")))
+	if !bytes.HasSuffix(head[:lineEnd+1], []byte("\r\n")) {
+		return nil, badRequest("bare LF in request line")
+	}
+	parts := strings.Split(line, " ")
+	if len(parts) != 3 {
+		return nil, badRequest("malformed request line")
+	}
+	method, target, proto := parts[0], parts[1], parts[2]
+	if proto != "HTTP/1.1" && proto != "HTTP/1.0" {
+		return nil, badRequest("unsupported protocol version")
+	}
+	if method == "" || !validToken(method) {
+		return nil, badRequest("invalid method")
+	}
+	if target == "" || !validTarget(target) {
+		return nil, badRequest("invalid request target")
+	}
+	h := make(http.Header)
+	rest := head[lineEnd+1:]
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			return nil, badRequest("malformed header section")
+		}
+		if i == 0 || rest[i-1] != '\r' {
+			return nil, badRequest("bare LF in header section")
+		}
+		l := rest[:i-1]
+		rest = rest[i+1:]
+		if len(l) == 0 {
+			break
+		}
+		if l[0] == ' ' || l[0] == '\t' {
+			return nil, badRequest("obsolete header line folding")
+		}
+		colon := bytes.IndexByte(l, ':')
+		if colon <= 0 {
+			return nil, badRequest("malformed header field")
+		}
+		name := string(l[:colon])
+		if !httpguts.ValidHeaderFieldName(name) {
+			return nil, badRequest("invalid byte in header name")
+		}
+		value := string(bytes.Trim(l[colon+1:], " \t"))
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, badRequest("invalid byte in header value")
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		h[key] = append(h[key], value)
+	}
+	p := &parsedRequest{Method: method, Target: target, Header: h}
+	if proto == "HTTP/1.0" {
+		p.Close = !headerHasToken(h, "Connection", "keep-alive")
+	} else {
+		p.Close = headerHasToken(h, "Connection", "close")
+	}
+	if err := p.framing(); err != nil {
+		return nil, err
+	}
+	if v := h.Get("Expect"); v != "" {
+		if !strings.EqualFold(v, "100-continue") || len(h["Expect"]) > 1 {
+			return nil, &wireError{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
+		}
+		p.Expect = true
+	}
+	return p, nil
+}
+
+// framing decides the body length per RFC 9112 §6.3, refusing every shape on
+// which two parsers could disagree (request smuggling).
+func (p *parsedRequest) framing() error {
+	te, hasTE := p.Header["Transfer-Encoding"]
+	cl, hasCL := p.Header["Content-Length"]
+	if hasTE && hasCL {
+		return badRequest("both Content-Length and Transfer-Encoding")
+	}
+	if hasTE {
+		// Exactly one field whose value is exactly "chunked" (any case).
+		// Lists ("gzip, chunked"), padding, duplicates and look-alikes are
+		// the classic obfuscations.
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") {
+			return badRequest("unsupported or obfuscated Transfer-Encoding")
+		}
+		p.Chunked = true
+		p.Length = -1
+		return nil
+	}
+	if hasCL {
+		var n int64 = -1
+		for _, v := range cl {
+			for _, f := range strings.Split(v, ",") {
+				f = strings.TrimSpace(f)
+				if f == "" || strings.TrimLeft(f, "0123456789") != "" || len(f) > 18 {
+					return badRequest("invalid Content-Length")
+				}
+				x, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					return badRequest("invalid Content-Length")
+				}
+				if n >= 0 && x != n {
+					return badRequest("conflicting Content-Length")
+				}
+				n = x
+			}
+		}
+		p.Length = n
+		return nil
+	}
+	p.Length = 0
+	return nil
+}
+
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func validTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for _, f := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopByHop are the connection-specific fields of RFC 9110 §7.6.1, plus the
+// ones proxies have historically honoured.
+var hopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// stripHopByHop removes hop-by-hop fields, fields named in Connection, and
+// every Proxy-* field.
+func stripHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "Proxy-") {
+			delete(h, k)
+		}
+	}
+}
+
+// bodyReader returns the framed request body.
+func bodyReader(br *bufio.Reader, p *parsedRequest) io.Reader {
+	switch {
+	case p.Chunked:
+		return httputil.NewChunkedReader(br)
+	case p.Length > 0:
+		return io.LimitReader(br, p.Length)
+	default:
+		return http.NoBody
+	}
+}
+
+// limitedBody counts bytes and fails once more than max have been read, so a
+// chunked body cannot exceed the limit either. The upstream transport may
+// keep reading it from its own goroutine after RoundTrip returns, so the
+// counters are atomic and done tells when the transport has let go.
+type limitedBody struct {
+	r      io.Reader
+	max    int64
+	n      atomic.Int64
+	tooBig atomic.Bool
+	failed atomic.Bool // a read error other than EOF or the limit
+
+	once sync.Once
+	done chan struct{}
+}
+
+func newLimitedBody(r io.Reader, max int64) *limitedBody {
+	return &limitedBody{r: r, max: max, done: make(chan struct{})}
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.tooBig.Load() {
+		return 0, errBodyTooLarge
+	}
+	n, err := b.r.Read(p)
+	if b.n.Add(int64(n)) > b.max {
+		b.tooBig.Store(true)
+		return 0, errBodyTooLarge
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+// Close marks the body as released by whoever was reading it.
+func (b *limitedBody) Close() error {
+	b.once.Do(func() { close(b.done) })
+	return nil
+}
+
+// released reports whether the transport is done with the body.
+func (b *limitedBody) released() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeResponseHead writes a status line and header fields.
+func writeResponseHead(w *bufio.Writer, status int, h http.Header) error {
+	text := http.StatusText(status)
+	if text == "" {
+		text = "status " + strconv.Itoa(status)
+	}
+	if _, err := fmt.Fprintf(w, "HTTP/1.1 %03d %s\r\n", status, text); err != nil {
+		return err
+	}
+	if err := h.Write(w); err != nil {
+		return err
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// requestURL parses an absolute-form target. It refuses userinfo, which has
+// been used to make one URL mean two hosts.
+func requestURL(target string) (*url.URL, error) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, badRequest("invalid request target")
+	}
+	if u.User != nil {
+		return nil, badRequest("userinfo in request target")
+	}
+	if u.Fragment != "" {
+		return nil, badRequest("fragment in request target")
+	}
+	return u, nil
+}
+
+// bodyAllowed reports whether a response with this status to this method
+// carries a body.
+func bodyAllowed(method string, status int) bool {
+	if method == http.MethodHead {
+		return false
+	}
+	return !(status >= 100 && status < 200 || status == http.StatusNoContent || status == http.StatusNotModified)
+}
