@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // sample returns a realistic http record; i varies its contents.
@@ -181,3 +183,5 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+func testLogger() zerolog.Logger { return zerolog.New(io.Discard) }

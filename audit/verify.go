@@ -68,7 +68,7 @@ type verifyRec struct {
 // ringSize bounds how far back a checkpoint may point: the writer signs
 // asynchronously, so its checkpoint follows the head it covers by the
 // records written during one signature.
-const ringSize = 1 << 16
+const ringSize = 1 << 12
 
 type hashRing struct {
 	seq  [ringSize]uint64

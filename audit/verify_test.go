@@ -74,7 +74,7 @@ func TestTamperDetected(t *testing.T) {
 			last := &l[len(l)-1]
 			last.text = last.text[:len(last.text)/2]
 			return l
-		}, n + 1, "truncated tail"},
+		}, n, "truncated tail"},
 	}
 	for lname, layout := range layouts {
 		for _, c := range cases {
@@ -153,7 +153,7 @@ func rechain(t *testing.T, lines []logLine, k int) []logLine {
 		if i == k-1 {
 			r.Request.Path = "/rewritten"
 		}
-		r.Prev = prev
+		r.Seq, r.Prev = uint64(i+1), prev
 		out, err := enc.encode(nil, &r)
 		if err != nil {
 			t.Fatal(err)
@@ -238,7 +238,7 @@ func TestCheckpoints(t *testing.T) {
 
 	t.Run("max unsigned", func(t *testing.T) {
 		o2 := logOpts(t)
-		o2.Signer, o2.CheckpointEvery = s, 10
+		o2.Signer, o2.CheckpointEvery = s, 20
 		w := openT(t, o2)
 		writeN(t, w, 0, 25)
 		w.Close()
@@ -295,9 +295,8 @@ func FuzzVerify(f *testing.F) {
 	f.Add(valid, uint(len(valid)-1), byte('x'))
 	f.Add([]byte("{}\n"), uint(5), byte(0x80))
 	f.Add([]byte(`{"seq":1,"prev":"","hash":"`+strings.Repeat("0", 64)+`"}`+"\n"), uint(3), byte(2))
+	p := filepath.Join(dir, "fuzz.jsonl")
 	f.Fuzz(func(t *testing.T, raw []byte, off uint, x byte) {
-		dir := t.TempDir()
-		p := filepath.Join(dir, "a.jsonl")
 		// Arbitrary bytes: any verdict, no panic, and an intact verdict
 		// must be self-consistent.
 		os.WriteFile(p, raw, 0o600)

@@ -156,12 +156,12 @@ func (c *ClientCerts) reload(force bool) error {
 	for name, fp := range c.files {
 		old := cur[name]
 		next[name] = old
-		h, err := hashFiles(fp.CertFile, fp.KeyFile)
-		if err == nil && old != nil && h == old.hash {
+		h, _ := hashFiles(fp.CertFile, fp.KeyFile) // zero when unreadable; the load reports why
+		if old != nil && h == old.hash {
 			delete(c.lastBad, name)
 			continue
 		}
-		if bad, ok := c.lastBad[name]; ok && err == nil && h == bad && !force {
+		if bad, ok := c.lastBad[name]; ok && h == bad && !force {
 			continue
 		}
 		cc, err := c.loadOne(name, fp)

@@ -114,7 +114,7 @@ func InitDir(dir string, o InitOptions) ([]string, error) {
 
 // ClientOptions describes `certs issue-client`.
 type ClientOptions struct {
-	URIs []string      // e.g. spiffe://corp.example/sync
+	URIs []string // e.g. spiffe://corp.example/sync
 	DNS  []string
 	TTL  time.Duration // default 24h
 	Now  func() time.Time
@@ -274,4 +274,3 @@ func hasEKU(c *x509.Certificate, u x509.ExtKeyUsage) bool {
 	}
 	return false
 }
-

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
 )
 
 func TestInitDirAndIssueClient(t *testing.T) {
@@ -144,6 +145,19 @@ func TestInternalListener(t *testing.T) {
 	if a == nil || b == nil || a.SerialNumber.Cmp(b.SerialNumber) != 0 {
 		t.Fatal("replicas sharing storage serve different certificates")
 	}
+	infos, err := DescribeDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := 0
+	for _, ci := range infos {
+		if ci.Role == "listener (managed)" {
+			managed++
+		}
+	}
+	if managed != 2 { // one per name
+		t.Fatalf("DescribeDir lists %d managed listener certificates, want 2: %+v", managed, infos)
+	}
 	if _, err := NewListener(context.Background(), ListenerConfig{Internal: &InternalConfig{CACert: ListenerFile, CAKey: ListenerKeyFile, Names: []string{"x"}}}, dir, zerolog.Nop()); err == nil {
 		t.Fatal("a leaf certificate was accepted as the internal CA")
 	}
@@ -162,5 +176,31 @@ func TestZapBridge(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("zerolog line %s lacks %s", out, want)
 		}
+	}
+}
+
+func TestListenerConfigYAML(t *testing.T) {
+	var cfg struct {
+		TLS ListenerConfig `yaml:"tls"`
+	}
+	src := `
+tls:
+  client_ca: [clients-ca.pem]
+  crl_files: [clients.crl]
+  internal: {ca_cert: root-ca.pem, ca_key: root-ca.key, names: [gw.example], lifetime: 72h}
+  acme:
+    directory: https://ca.internal/acme/acme/directory
+    names: [gw.corp.example]
+    challenges: [tls-alpn-01]
+    tls_alpn_port: 3129
+    eab: {key_id: kid, mac_key_file: eab.mac}
+`
+	if err := yaml.Unmarshal([]byte(src), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.TLS
+	if c.Internal == nil || c.Internal.Lifetime != 72*time.Hour || c.Internal.Names[0] != "gw.example" ||
+		c.ACME == nil || c.ACME.TLSALPNPort != 3129 || c.ACME.EAB.MACKeyFile != "eab.mac" || c.CRLFiles[0] != "clients.crl" {
+		t.Fatalf("decoded %+v", c)
 	}
 }

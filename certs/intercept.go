@@ -103,8 +103,8 @@ func (c *InterceptCA) Reload() error { return c.reload(true) }
 func (c *InterceptCA) reload(force bool) error {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
-	h, err := hashFiles(c.certFile, c.keyFile)
-	if err == nil && (h == c.ca.Load().hash || (h == c.lastBad && !force)) {
+	h, _ := hashFiles(c.certFile, c.keyFile) // zero when unreadable; the load reports why
+	if h == c.ca.Load().hash || (h == c.lastBad && !force) {
 		return nil
 	}
 	st, err := c.load()

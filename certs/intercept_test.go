@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,4 +188,33 @@ func BenchmarkInterceptLeafMint(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzInterceptHost checks that whatever host a client sends in CONNECT,
+// a leaf is minted only for one exact, normalised name: no wildcard, no
+// port, and the SAN equals what the Allow guard saw.
+func FuzzInterceptHost(f *testing.F) {
+	for _, s := range []string{"graph.microsoft.com", "GRAPH.microsoft.com.", "10.0.0.1", "[::1]", "*.x.com", "a:443", "", "a..b", "xn--bcher-kva.example", "a b", "a\x00b"} {
+		f.Add(s)
+	}
+	ica, _, _ := newInterceptCA(f, InterceptOptions{})
+	f.Fuzz(func(t *testing.T, host string) {
+		var seen string
+		ica.o.Allow = func(h string) bool { seen = h; return true }
+		leaf, err := ica.Leaf(host)
+		if err != nil {
+			return
+		}
+		c := leaf.Leaf
+		sans := append([]string{}, c.DNSNames...)
+		for _, ip := range c.IPAddresses {
+			sans = append(sans, ip.String())
+		}
+		if len(sans) != 1 || sans[0] != seen {
+			t.Fatalf("host %q: SANs %v, Allow saw %q", host, sans, seen)
+		}
+		if net.ParseIP(seen) == nil && (strings.ContainsAny(seen, "*: \x00/") || strings.ToLower(seen) != seen) {
+			t.Fatalf("host %q: minted for %q", host, seen)
+		}
+	})
 }

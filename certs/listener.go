@@ -417,8 +417,8 @@ func (l *Listener) reload(force bool) error {
 	defer l.mu.Unlock()
 	var errs []error
 	if l.certFile != "" {
-		h, err := hashFiles(l.certFile, l.keyFile)
-		if err != nil || h != l.cert.Load().hash && (force || h != l.badCert) {
+		h, _ := hashFiles(l.certFile, l.keyFile) // zero when unreadable; the load reports why
+		if h != l.cert.Load().hash && (force || h != l.badCert) {
 			fc, err := l.loadFileCert()
 			if err != nil {
 				l.badCert = h
@@ -430,8 +430,8 @@ func (l *Listener) reload(force bool) error {
 		}
 	}
 	if len(l.caFiles) > 0 {
-		h, err := hashFiles(append(append([]string{}, l.caFiles...), l.crlFiles...)...)
-		if err != nil || h != l.trust.Load().hash && (force || h != l.badTrust) {
+		h, _ := hashFiles(append(append([]string{}, l.caFiles...), l.crlFiles...)...)
+		if h != l.trust.Load().hash && (force || h != l.badTrust) {
 			t, err := loadClientTrust(l.caFiles, l.crlFiles)
 			if err != nil {
 				l.badTrust = h

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +37,9 @@ func TestListenerTestssl(t *testing.T) {
 	ca := testpki.NewCA(t, "testssl CA")
 	// A year of validity so the expiry check judges the configuration, not
 	// the test certificate's short life.
-	ca.Issue(t, testpki.LeafOpts{CN: "localhost", DNS: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotAfter: time.Now().Add(365 * 24 * time.Hour)}).WriteFiles(t, dir, "gw")
+	// It names an OCSP responder (stapled by the listener) and a CRL, as a
+	// production certificate would.
+	issueWithRevocationInfo(t, ca, dir, "gw", ocspResponder(t, ca), 365*24*time.Hour)
 	caFile := ca.WriteCert(t, dir, "ca.pem")
 	l, err := NewListener(context.Background(), ListenerConfig{CertFile: "gw.pem", KeyFile: "gw.key"}, dir, zerolog.Nop())
 	if err != nil {

@@ -25,7 +25,8 @@ const (
 // first client in file order with an identity equal to one of the
 // certificate's URI SANs, DNS SANs or subject CN, and whose sources contain
 // the peer's address. If clients match the certificate but none the address,
-// the error wraps ErrSourceDenied. A certificate that matches no identity is
+// the error wraps ErrSourceDenied and the ClientID names the first of them,
+// for the audit record only: it is not identified and must not reach Decide. A certificate that matches no identity is
 // unidentified, even on the plain listener.
 //
 // A peer without a certificate is identified only on the plain listener, by
@@ -36,7 +37,7 @@ func (e *Engine) Identify(p *Peer) (ClientID, error) {
 	}
 	src := p.Source.Unmap()
 	if p.HasCert {
-		matched := ""
+		matched := ClientID{Index: -1}
 		for i := range e.clients {
 			cl := &e.clients[i]
 			id, ok := cl.matchCert(p)
@@ -46,12 +47,12 @@ func (e *Engine) Identify(p *Peer) (ClientID, error) {
 			if cl.sourceOK(src) {
 				return ClientID{Name: cl.name, Index: i, Identity: id}, nil
 			}
-			if matched == "" {
-				matched = cl.name
+			if matched.Index < 0 {
+				matched = ClientID{Name: cl.name, Index: i, Identity: id}
 			}
 		}
-		if matched != "" {
-			return ClientID{}, fmt.Errorf("%w: client %q from %s", ErrSourceDenied, matched, src)
+		if matched.Index >= 0 {
+			return matched, fmt.Errorf("%w: client %q from %s", ErrSourceDenied, matched.Name, src)
 		}
 		return ClientID{}, ErrUnidentified
 	}

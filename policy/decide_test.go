@@ -42,6 +42,13 @@ func TestIdentify(t *testing.T) {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("Identify = %+v, %v; want %v", c, err, tt.err)
 				}
+				// A source denial names the client for the audit record.
+				if errors.Is(err, ErrSourceDenied) && c.Name == "" {
+					t.Errorf("source denial without the client name: %+v", c)
+				}
+				if errors.Is(err, ErrUnidentified) && c.Name != "" {
+					t.Errorf("unidentified peer named %q", c.Name)
+				}
 				return
 			}
 			if err != nil || c.Name != tt.want {

@@ -14,20 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syncgate/syncgate/certs"
 	"github.com/syncgate/syncgate/policy"
 )
 
-// upstreamCipherSuites are the TLS 1.2 suites the gateway offers upstream:
-// ECDHE (forward secrecy) with an AEAD only. TLS 1.3 suites are all AEAD and
-// not configurable in crypto/tls.
-var upstreamCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-}
+// upstreamCipherSuites are the TLS 1.2 suites the gateway offers upstream
+// and on intercepted tunnels: the same ECDHE+AEAD list as its listeners.
+var upstreamCipherSuites = certs.ListenerCipherSuites()
 
 // UpstreamError is why an upstream connection was refused. Reason is one of
 // the stable names below; it goes into the audit record and the metrics.

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -34,4 +36,10 @@ func readResp(t *testing.T, br *bufio.Reader) rawResp {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return rawResp{status: resp.StatusCode, body: string(b)}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func hostsFor(name string, u *upstream) map[string]netip.AddrPort {
+	return map[string]netip.AddrPort{name: u.addr}
 }

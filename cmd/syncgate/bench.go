@@ -2,12 +2,261 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
 	"time"
+
+	"github.com/syncgate/syncgate/certs"
 )
 
-// runBench is filled in below; see bench_load.go.
+const benchPolicy = `version: 1
+ca_bundles:
+  microsoft: {files: [upstream/root-ca.pem]}
+clients:
+  - name: sync
+    identities: [{uri: "spiffe://demo.syncgate/sync"}]
+    sources: ["127.0.0.1/32"]
+  - name: sidecar
+    sources: ["127.0.0.1/32"]
+destinations:
+  - name: graph
+    hosts: [graph.microsoft.com]
+    tls: {ca_bundle: microsoft}
+    clients: [sync, sidecar]
+    rules: [{id: bench, methods: [GET], paths: ["/bench/**"]}]
+`
+
+// benchResult is one load phase.
+type benchResult struct {
+	name     string
+	n        int
+	errs     int
+	rps      float64
+	p50, p99 time.Duration
+}
+
+// runBench compares keep-alive HTTPS GETs (1 KiB bodies) straight to an
+// upstream with the same GETs through a separate `syncgate serve` process,
+// in both modes, side by side in one run.
 func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) error {
-	return errors.New("bench: not built yet")
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	payload := strings.Repeat("x", 1024)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, payload)
+	})
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	env, err := prepareDemo(ctx, dir, handler, benchPolicy, ports[0], ports[1], ports[2])
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	// The audit log is on, fsync=always, as in production.
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(env.dir, "gateway.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	gctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cmd := exec.CommandContext(gctx, exe, "serve", "--config", env.cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start gateway: %w", err)
+	}
+	defer cmd.Wait()
+	if err := waitReady(ctx, "http://"+ports[2]+"/readyz"); err != nil {
+		return err
+	}
+
+	upRoots, err := poolFrom(filepath.Join(env.upDir, certs.RootCAFile))
+	if err != nil {
+		return err
+	}
+	direct := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: upRoots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, env.upAddr)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+	viaConnect, err := env.demoClient("https://" + ports[0])
+	if err != nil {
+		return err
+	}
+	pu, _ := url.Parse("http://" + ports[1])
+	viaPlain := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+
+	const workers = 8
+	fmt.Fprintf(out, "keep-alive GETs, 1 KiB bodies, %d concurrent clients, %s per phase; gateway: separate process, audit fsync=always\n\n", workers, d)
+	phases := []struct {
+		name   string
+		client *http.Client
+		url    string
+	}{
+		{"direct", direct, "https://graph.microsoft.com/bench/1"},
+		{"gateway CONNECT (mTLS)", viaConnect, "https://graph.microsoft.com/bench/1"},
+		{"gateway origination", viaPlain, "http://graph.microsoft.com/bench/1"},
+	}
+	var results []benchResult
+	for _, p := range phases {
+		load(ctx, p.client, p.url, workers, time.Second, 0) // warm up
+		results = append(results, load(ctx, p.client, p.url, workers, d, 0))
+		results[len(results)-1].name = p.name
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tREQUESTS\tERRORS\tREQ/S\tP50\tP99\tVS DIRECT")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f%%\n", r.name, r.n, r.errs, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.rps/results[0].rps)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(out, "\nfixed rate 500 req/s, %s per phase: added p99 latency\n\n", d)
+	var fixed []benchResult
+	for _, p := range phases {
+		r := load(ctx, p.client, p.url, workers, d, 500)
+		r.name = p.name
+		fixed = append(fixed, r)
+	}
+	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tREQUESTS\tERRORS\tP50\tP99\tADDED P99")
+	for _, r := range fixed {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", r.name, r.n, r.errs, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), (r.p99 - fixed[0].p99).Round(time.Microsecond))
+	}
+	tw.Flush()
+	for _, r := range append(results, fixed...) {
+		if r.errs > 0 {
+			return fmt.Errorf("%s: %d requests failed (see %s)", r.name, r.errs, logf.Name())
+		}
+	}
+	return nil
+}
+
+// load runs workers against url for d; rate > 0 paces requests to that
+// many per second in total.
+func load(ctx context.Context, c *http.Client, u string, workers int, d time.Duration, rate int) benchResult {
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	deadline := time.Now().Add(d)
+	var tick <-chan time.Time
+	if rate > 0 {
+		t := time.NewTicker(time.Second / time.Duration(rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if tick != nil {
+					select {
+					case <-tick:
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Until(deadline)):
+						return
+					}
+				}
+				t0 := time.Now()
+				err := get(ctx, c, u)
+				el := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					errs++
+				} else {
+					lat = append(lat, el)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	total := time.Since(start)
+	slices.Sort(lat)
+	r := benchResult{n: len(lat), errs: errs, rps: float64(len(lat)) / total.Seconds()}
+	if len(lat) > 0 {
+		r.p50 = lat[len(lat)/2]
+		r.p99 = lat[len(lat)*99/100]
+	}
+	return r
+}
+
+func get(ctx context.Context, c *http.Client, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || n != 1024 {
+		return fmt.Errorf("status %d, %d bytes", resp.StatusCode, n)
+	}
+	return nil
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func waitReady(ctx context.Context, u string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("gateway did not become ready")
 }

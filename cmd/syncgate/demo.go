@@ -87,23 +87,23 @@ destinations:
 `
 
 const demoConfig = `# Demo gateway config (syncgate serve --config %[1]s)
-listen: 127.0.0.1:0
+listen: %[3]s
 tls:
   cert_file: gateway/listener.pem
   key_file: gateway/listener.key
   client_ca: [gateway/clients-ca.pem]
-plain_listen: 127.0.0.1:0
+plain_listen: %[4]s
 intercept_ca: {cert_file: gateway/intercept-ca.pem, key_file: gateway/intercept-ca.key}
 policy: policy.yaml
 audit: {path: audit.jsonl, fsync: always, fail_closed: true}
 network:
   allow_ranges: ["127.0.0.0/8"]      # the demo's upstream runs on loopback
   hosts: {graph.microsoft.com: "%[2]s"}
-metrics: {listen: 127.0.0.1:0}
+metrics: {listen: %[5]s}
 `
 
 // prepareDemo writes the PKI, starts the stand-in upstream and writes config.
-func prepareDemo(ctx context.Context, dir string, handler http.Handler) (*demoEnv, error) {
+func prepareDemo(ctx context.Context, dir string, handler http.Handler, policyYAML, listen, plainListen, metricsListen string) (*demoEnv, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -133,11 +133,11 @@ func prepareDemo(ctx context.Context, dir string, handler http.Handler) (*demoEn
 	e.upAddr = ln.Addr().String()
 	e.upstream = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = e.upstream.Serve(ln) }()
-	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(demoPolicy), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(policyYAML), 0o644); err != nil {
 		return nil, err
 	}
 	e.cfgPath = filepath.Join(abs, "syncgate.yaml")
-	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr)), 0o644); err != nil {
+	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr, listen, plainListen, metricsListen)), 0o644); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -206,7 +206,7 @@ func poolFrom(files ...string) (*x509.CertPool, error) {
 }
 
 func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
-	env, err := prepareDemo(ctx, dir, graphStandIn())
+	env, err := prepareDemo(ctx, dir, graphStandIn(), demoPolicy, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("demo setup: %w", err)
 	}

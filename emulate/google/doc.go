@@ -1,0 +1,35 @@
+// Package google emulates the Google services syncgate talks to, for tests
+// and the demo: the OAuth token endpoint (oauth2.googleapis.com, JWT-bearer
+// grant with domain-wide delegation), Calendar v3 events
+// (www.googleapis.com/calendar/v3) and People API contacts
+// (people.googleapis.com). It owns an in-memory store, opaque access, page
+// and sync tokens, an RRULE subset expander, an admin API for seeding and
+// fault injection, and nothing else: production code must not import it.
+//
+// Shapes follow the public documentation:
+//   - https://developers.google.com/identity/protocols/oauth2/service-account
+//     (JWT claim set iss/scope/aud/exp/iat/sub, the one-hour limit, DWD)
+//   - https://developers.google.com/workspace/calendar/api/guides/errors
+//     (error bodies: 400 timeRangeEmpty, 401 authError, 403/429
+//     rateLimitExceeded, 404, 409, 410 fullSyncRequired, 412 conditionNotMet)
+//   - https://developers.google.com/calendar/api/guides/sync (nextSyncToken on
+//     the last page only, 410 when a token is invalidated, deleted items in
+//     incremental results)
+//   - https://developers.google.com/calendar/api/v3/reference/events/list and
+//     its discovery document (calendar-api.json in google.golang.org/api):
+//     parameters not allowed with syncToken, showDeleted/singleEvents rules;
+//     the 400 reason syncTokenWithRequestRestrictions as observed in the wild
+//     (https://qiita.com/shiraily/items/6762046f041551c269da)
+//   - https://developers.google.com/calendar/api/guides/recurringevents
+//     (instances, recurringEventId, originalStartTime, cancelled exceptions)
+//   - https://developers.google.com/people/api/rest/v1/people.connections/list
+//     (personFields required, 7-day sync tokens, EXPIRED_SYNC_TOKEN,
+//     PersonMetadata.deleted)
+//   - https://developers.google.com/people/api/rest/v1/people/updateContact
+//     (etag in the body, updatePersonFields, 400 failedPrecondition)
+//
+// Deliberate simplifications: one calendar per user (its primary), no
+// sharing or ACLs, RRULE subset only (see rrule.go), malformed Calendar sync
+// tokens answer 410 like invalidated ones so a client always recovers by a
+// full sync.
+package google
