@@ -17,10 +17,11 @@ import (
 
 // collector is a TLS syslog receiver that parses octet-counted frames.
 type collector struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	wg   sync.WaitGroup
+	ln    net.Listener
+	mu    sync.Mutex
+	msgs  []string
+	conns []net.Conn
+	wg    sync.WaitGroup
 }
 
 func newCollector(t *testing.T, ca *testpki.CA, addr string) *collector {
@@ -39,6 +40,9 @@ func newCollector(t *testing.T, ca *testpki.CA, addr string) *collector {
 			if err != nil {
 				return
 			}
+			c.mu.Lock()
+			c.conns = append(c.conns, conn)
+			c.mu.Unlock()
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
@@ -80,6 +84,11 @@ func (c *collector) got() []string {
 
 func (c *collector) close() {
 	c.ln.Close()
+	c.mu.Lock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.mu.Unlock()
 	c.wg.Wait()
 }
 

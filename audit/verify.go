@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
 )
 
 // VerifyOptions tunes Verify.
@@ -80,19 +82,191 @@ type hashRing struct {
 // the previous record (across file boundaries), consecutive seqs, a torn or
 // truncated tail, and checkpoints. It stops at the first problem, reported
 // in the result; the error is for files that cannot be opened at all.
+//
+// Hashing and JSON parsing run on all cores; the chain is then checked in
+// order.
 func Verify(ctx context.Context, files []string, o VerifyOptions) (*VerifyResult, error) {
 	res := &VerifyResult{Files: files}
 	v := &verifier{o: o, res: res, ring: new(hashRing)}
-	for i, name := range files {
-		if err := v.file(ctx, name, i == len(files)-1); err != nil {
-			return res, err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *vbatch, 2*workers)
+	ordered := make(chan *vbatch, 4*workers)
+	go readBatches(ctx, files, work, ordered)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				for i := range b.lines {
+					b.lines[i].parse(b.raw(i))
+				}
+				close(b.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait: stops the reader, so work closes
+
+	var err error
+	stopped := false
+	for b := range ordered {
+		if stopped {
+			continue // drain until the reader sees the cancellation
 		}
-		if res.Problem != nil {
-			return res, nil
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			err, stopped = cerr, true
+			continue
+		}
+		for i := range b.lines {
+			pl := &b.lines[i]
+			if pl.openErr != nil {
+				err, stopped = pl.openErr, true
+				break
+			}
+			if !v.check(pl) {
+				stopped = true
+				break
+			}
+		}
+		if stopped {
+			cancel()
 		}
 	}
-	v.finish()
+	if err != nil {
+		return res, err
+	}
+	if res.Problem == nil {
+		v.finish()
+	}
 	return res, nil
+}
+
+// A vbatch is a run of consecutive lines, parsed by a worker and checked
+// in order.
+type vbatch struct {
+	buf   []byte
+	ends  []int
+	lines []parsedLine
+	done  chan struct{}
+}
+
+func (b *vbatch) raw(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.buf[start:b.ends[i]]
+}
+
+const batchLines = 512
+
+func readBatches(ctx context.Context, files []string, work, ordered chan<- *vbatch) {
+	defer close(work)
+	defer close(ordered)
+	b := &vbatch{done: make(chan struct{})}
+	send := func() bool {
+		if len(b.lines) == 0 {
+			return true
+		}
+		select {
+		case ordered <- b:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			return false
+		}
+		b = &vbatch{done: make(chan struct{})}
+		return true
+	}
+	add := func(pl parsedLine, raw []byte) bool {
+		b.buf = append(b.buf, raw...)
+		b.ends = append(b.ends, len(b.buf))
+		b.lines = append(b.lines, pl)
+		if len(b.lines) >= batchLines {
+			return send()
+		}
+		return true
+	}
+	for i, name := range files {
+		last := i == len(files)-1
+		rc, err := openLog(name)
+		if err != nil {
+			add(parsedLine{openErr: err}, nil)
+			send()
+			return
+		}
+		lr := newLineReader(rc)
+		var n int64
+		for {
+			line, err := lr.next()
+			if err == io.EOF {
+				break
+			}
+			n++
+			pl := parsedLine{file: name, line: n, lastFile: last}
+			if err != nil {
+				pl.readErr = err
+				add(pl, nil)
+				break
+			}
+			if !add(pl, line) {
+				rc.Close()
+				return
+			}
+		}
+		rc.Close()
+	}
+	send()
+}
+
+// parsedLine is one line after the parallel stage.
+type parsedLine struct {
+	file     string
+	line     int64
+	lastFile bool
+	openErr  error
+	readErr  error
+	tornLen  int // > 0: the line has no newline
+	splitErr error
+	jsonErr  error
+	rec      verifyRec
+	hash     string
+	sum      [32]byte
+	hashOK   bool
+}
+
+func (pl *parsedLine) parse(raw []byte) {
+	if pl.openErr != nil || pl.readErr != nil {
+		return
+	}
+	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
+		pl.tornLen = len(raw)
+		return
+	}
+	line := raw[:len(raw)-1]
+	body, h, err := splitHash(line)
+	if err != nil {
+		pl.splitErr = err
+		return
+	}
+	if err := json.Unmarshal(line, &pl.rec); err != nil {
+		pl.jsonErr = err
+		return
+	}
+	pl.hash = h
+	pl.sum = sha256.Sum256(body)
+	pl.hashOK = hex.EncodeToString(pl.sum[:]) == h
 }
 
 type verifier struct {
@@ -111,59 +285,29 @@ func (v *verifier) fail(seq uint64, format string, args ...any) {
 	v.res.Problem = &Problem{File: v.file_, Line: v.line, Seq: seq, Reason: fmt.Sprintf(format, args...)}
 }
 
-func (v *verifier) file(ctx context.Context, name string, last bool) error {
-	rc, err := openLog(name)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	v.file_, v.line = name, 0
-	lr := newLineReader(rc)
-	for {
-		line, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			v.line++
-			v.fail(v.lastSeq+1, "file cannot be read past this point (truncated or corrupt): %v", err)
-			return nil
-		}
-		v.line++
-		if v.line%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if line[len(line)-1] != '\n' {
-			if last {
-				v.fail(v.lastSeq+1, "truncated tail: the last record is incomplete (%d bytes, no newline)", len(line))
-			} else {
-				v.fail(v.lastSeq+1, "file ends in an incomplete record (%d bytes, no newline) before the next file", len(line))
-			}
-			return nil
-		}
-		if !v.record(line[:len(line)-1]) {
-			return nil
-		}
-	}
-}
-
-// record checks one line (without newline); false stops verification.
-func (v *verifier) record(line []byte) bool {
+// check applies the sequential checks to one parsed line; false stops.
+func (v *verifier) check(pl *parsedLine) bool {
+	v.file_, v.line = pl.file, pl.line
 	expect := v.lastSeq + 1
-	body, h, err := splitHash(line)
-	if err != nil {
-		v.fail(expect, "%v", err)
+	switch {
+	case pl.readErr != nil:
+		v.fail(expect, "file cannot be read past this point (truncated or corrupt): %v", pl.readErr)
+		return false
+	case pl.tornLen > 0 && pl.lastFile:
+		v.fail(expect, "truncated tail: the last record is incomplete (%d bytes, no newline)", pl.tornLen)
+		return false
+	case pl.tornLen > 0:
+		v.fail(expect, "file ends in an incomplete record (%d bytes, no newline) before the next file", pl.tornLen)
+		return false
+	case pl.splitErr != nil:
+		v.fail(expect, "%v", pl.splitErr)
+		return false
+	case pl.jsonErr != nil:
+		v.fail(expect, "record is not valid JSON: %v", pl.jsonErr)
 		return false
 	}
-	var r verifyRec
-	if err := json.Unmarshal(line, &r); err != nil {
-		v.fail(expect, "record is not valid JSON: %v", err)
-		return false
-	}
-	sum := sha256.Sum256(body)
-	if hex.EncodeToString(sum[:]) != h {
+	r, h, sum := &pl.rec, pl.hash, pl.sum
+	if !pl.hashOK {
 		at := r.Seq
 		if v.started {
 			at = expect // the seq field itself may be what changed
@@ -206,7 +350,7 @@ func (v *verifier) record(line []byte) bool {
 	v.res.Records++
 	v.res.LastSeq, v.res.Head = r.Seq, h
 	if r.Kind == KindCheckpoint {
-		return v.checkpoint(&r)
+		return v.checkpoint(r)
 	}
 	return true
 }
@@ -247,8 +391,8 @@ func (v *verifier) checkpoint(r *verifyRec) bool {
 			v.fail(r.Seq, "checkpoint signature over seq %d does not verify: %v", count, err)
 			return false
 		}
-		if v.o.MaxUnsigned > 0 && count-v.res.SignedThrough > v.o.MaxUnsigned && v.res.SignedThrough > 0 {
-			v.fail(r.Seq, "%d records between signed checkpoints (at seq %d and %d), more than --max-unsigned %d: checkpoints may have been removed", count-v.res.SignedThrough, v.res.SignedThrough, count, v.o.MaxUnsigned)
+		if from := max(v.res.SignedThrough, v.res.FirstSeq-1); v.o.MaxUnsigned > 0 && count-from > v.o.MaxUnsigned {
+			v.fail(r.Seq, "%d records not covered by a signed checkpoint (seq %d..%d), more than --max-unsigned %d: checkpoints may have been removed", count-from, from+1, count, v.o.MaxUnsigned)
 			return false
 		}
 		v.res.SignedThrough = count

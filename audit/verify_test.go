@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // forge builds a record line that is internally consistent (own hash
@@ -238,21 +241,22 @@ func TestCheckpoints(t *testing.T) {
 
 	t.Run("max unsigned", func(t *testing.T) {
 		o2 := logOpts(t)
-		o2.Signer, o2.CheckpointEvery = s, 20
-		w := openT(t, o2)
-		writeN(t, w, 0, 25)
-		w.Close()
-		lines := readLines(t, []string{o2.Path})
-		// A crash leaves records after the last checkpoint: drop the
-		// final checkpoint Close wrote.
-		lines = lines[:len(lines)-1]
-		writeLines(t, []string{o2.Path}, lines)
-		res := mustVerify(t, []string{o2.Path}, VerifyOptions{Verifier: v, MaxUnsigned: 3})
-		if res.Intact || !strings.Contains(res.Problem.Reason, "after the last signed checkpoint") {
-			t.Fatalf("unsigned tail over the limit: %+v", res)
+		o2.Signer, o2.CheckpointEvery = s, 10
+		makeLog(t, o2, 25) // checkpoints at most 11 records apart
+		// Someone restarts the writer without signing: 15 unsigned records.
+		makeLog(t, Options{Path: o2.Path}, 15)
+		res := mustVerify(t, []string{o2.Path}, VerifyOptions{Verifier: v})
+		// 15 records plus the final checkpoint record itself.
+		if !res.Intact || res.Unsigned != 16 {
+			t.Fatalf("without a limit: %+v %v", res, res.Problem)
 		}
-		if res := mustVerify(t, []string{o2.Path}, VerifyOptions{Verifier: v}); !res.Intact || res.Unsigned == 0 {
-			t.Fatalf("unsigned tail without limit: %+v %v", res, res.Problem)
+		res = mustVerify(t, []string{o2.Path}, VerifyOptions{Verifier: v, MaxUnsigned: 12})
+		if res.Intact || !strings.Contains(res.Problem.Reason, "after the last signed checkpoint") {
+			t.Fatalf("unsigned tail over the limit: %+v", res.Problem)
+		}
+		res = mustVerify(t, []string{o2.Path}, VerifyOptions{Verifier: v, MaxUnsigned: 5})
+		if res.Intact || !strings.Contains(res.Problem.Reason, "not covered by a signed checkpoint") {
+			t.Fatalf("gap between checkpoints over the limit: %+v", res.Problem)
 		}
 	})
 }
@@ -322,4 +326,46 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("byte %d ^ %#x: damaged log verified intact", off%uint(len(m)), x)
 		}
 	})
+}
+
+// failingSigner fails on demand, like an unreachable Vault.
+type failingSigner struct {
+	*Ed25519Signer
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingSigner) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return nil, errors.New("vault unreachable (injected)")
+	}
+	return f.Ed25519Signer.Sign(ctx, msg)
+}
+
+func TestCheckpointIntervalAndSignerOutage(t *testing.T) {
+	s := &failingSigner{Ed25519Signer: signerT(t), fail: true}
+	o := logOpts(t)
+	o.Signer, o.CheckpointInterval = s, 10*time.Millisecond
+	w := openT(t, o)
+	// Signing fails: records are still written, the log stays healthy.
+	writeN(t, w, 0, 5)
+	time.Sleep(50 * time.Millisecond)
+	if err := w.Healthy(); err != nil {
+		t.Fatalf("signer outage made the log unhealthy: %v", err)
+	}
+	s.mu.Lock()
+	s.fail = false
+	s.mu.Unlock()
+	// The interval alone produces a checkpoint covering the records.
+	waitFor(t, "interval checkpoint", func() bool {
+		b, _ := os.ReadFile(o.Path)
+		return bytes.Contains(b, []byte(`"kind":"checkpoint"`))
+	})
+	w.Close()
+	res := mustVerify(t, []string{o.Path}, VerifyOptions{Verifier: verifierFor(t, s)})
+	if !res.Intact || res.SignedThrough < 5 {
+		t.Fatalf("%+v %v", res, res.Problem)
+	}
 }

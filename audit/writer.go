@@ -61,6 +61,10 @@ type Options struct {
 	// MaxBacklog bounds records held in memory waiting for the disk
 	// (default 1,000,000); beyond it Write returns ErrBacklogFull.
 	MaxBacklog int
+
+	// Retry backoff after a failed write (default 20ms doubling to 1s);
+	// unexported so that only tests shorten it.
+	retryMin, retryMax time.Duration
 }
 
 // group is the set of records one flush attempt covers; their writers wait
@@ -118,6 +122,7 @@ type Writer struct {
 	fwd         *forwarder
 	closeOnce   sync.Once
 	closeErr    error
+	unlock      func()
 }
 
 // Open opens (or creates) the log at o.Path, repairs a torn last line left by
@@ -152,7 +157,7 @@ func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
 	}
 	w := &Writer{
 		o: o, ops: ops, log: o.Logger, now: o.Now, batch: o.Fsync == FsyncBatch,
-		backoffMin: 20 * time.Millisecond, backoffMax: time.Second,
+		backoffMin: o.retryMin, backoffMax: o.retryMax,
 		enc: newEncoder(), group: newGroup(),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), flusherDone: make(chan struct{}),
 		ckptKick: make(chan struct{}, 1), ckptStop: make(chan struct{}), ckptDone: make(chan struct{}),
@@ -161,20 +166,33 @@ func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
+	if w.backoffMin <= 0 {
+		w.backoffMin = 20 * time.Millisecond
+	}
+	if w.backoffMax < w.backoffMin {
+		w.backoffMax = max(time.Second, w.backoffMin)
+	}
 	if err := os.MkdirAll(filepath.Dir(o.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: create log directory: %w", err)
 	}
+	unlock, err := lockLog(o.Path)
+	if err != nil {
+		return nil, err
+	}
+	w.unlock = unlock
 	repair, err := w.recover()
 	if err != nil {
 		if w.f != nil {
 			w.f.Close()
 		}
+		unlock()
 		return nil, err
 	}
 	if o.Forward != nil {
 		fwd, err := newForwarder(*o.Forward, w.log)
 		if err != nil {
 			w.f.Close()
+			unlock()
 			return nil, err
 		}
 		w.fwd = fwd
@@ -910,6 +928,7 @@ func (w *Writer) Close() error {
 			}
 			w.f = nil
 		}
+		w.unlock()
 		w.mu.Lock()
 		w.closed = true
 		if w.bufRecs > 0 {

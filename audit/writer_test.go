@@ -441,12 +441,12 @@ func TestFaultRetainsAndRecovers(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			o := logOpts(t)
 			o.Fsync = mode
+			o.retryMin, o.retryMax = time.Millisecond, 5*time.Millisecond
 			ops := &faultOps{partial: true}
 			w, err := open(context.Background(), o, ops)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.backoffMin, w.backoffMax = time.Millisecond, 5*time.Millisecond
 			writeN(t, w, 0, 5)
 			waitFor(t, "first records durable", func() bool { return w.Healthy() == nil && fileLines(o.Path) == 5 })
 
@@ -561,9 +561,8 @@ func TestFullFilesystem(t *testing.T) {
 		t.Skipf("cannot mount tmpfs (%v: %s); full-disk variant skipped", err, bytes.TrimSpace(out))
 	}
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
-	o := Options{Path: filepath.Join(dir, "audit.jsonl")}
+	o := Options{Path: filepath.Join(dir, "audit.jsonl"), retryMin: time.Millisecond, retryMax: 10 * time.Millisecond}
 	w := openT(t, o)
-	w.backoffMin, w.backoffMax = time.Millisecond, 10*time.Millisecond
 	writeN(t, w, 0, 5)
 	// Fill the rest of the filesystem.
 	filler := filepath.Join(dir, "filler")
@@ -685,4 +684,16 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	}
 	t.Logf("acked %d, log holds %d records", len(acked), res.Records)
+}
+
+func TestSecondWriterRefused(t *testing.T) {
+	o := logOpts(t)
+	w := openT(t, o)
+	if w2, err := Open(context.Background(), o); err == nil {
+		w2.Close()
+		t.Fatal("a second writer opened the same log")
+	}
+	w.Close()
+	w3 := openT(t, o) // free again after Close
+	w3.Close()
 }
