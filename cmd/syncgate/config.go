@@ -15,22 +15,26 @@ import (
 	"github.com/syncgate/syncgate/certs"
 	"github.com/syncgate/syncgate/policy"
 	"github.com/syncgate/syncgate/proxy"
+	"github.com/syncgate/syncgate/vault"
 )
 
 // serveConfig is the `syncgate serve` configuration file (DESIGN.md, "Serve
 // config"). Paths inside are relative to the file.
 type serveConfig struct {
-	Listen      string                    `yaml:"listen"`
-	TLS         listenerTLS               `yaml:"tls"`
-	PlainListen string                    `yaml:"plain_listen"`
-	InterceptCA certs.FilePair            `yaml:"intercept_ca"`
-	Policy      string                    `yaml:"policy"`
-	Audit       auditConfig               `yaml:"audit"`
-	Network     networkConfig             `yaml:"network"`
-	ClientCerts map[string]certs.FilePair `yaml:"client_certs"`
-	Secrets     yaml.Node                 `yaml:"secrets"`
-	Credentials map[string]yaml.Node      `yaml:"credentials"`
-	Metrics     struct {
+	Listen      string                            `yaml:"listen"`
+	TLS         certs.ListenerConfig              `yaml:"tls"`
+	PlainListen string                            `yaml:"plain_listen"`
+	InterceptCA certs.FilePair                    `yaml:"intercept_ca"`
+	Policy      string                            `yaml:"policy"`
+	Audit       auditConfig                       `yaml:"audit"`
+	Network     networkConfig                     `yaml:"network"`
+	ClientCerts map[string]certs.FilePair         `yaml:"client_certs"`
+	Secrets     vault.StoreConfig                 `yaml:"secrets"`
+	Credentials map[string]vault.CredentialConfig `yaml:"credentials"`
+	// BrokerClient is the policy client the gateway's own token requests
+	// act as; token endpoints must be destinations that list it.
+	BrokerClient string `yaml:"broker_client"`
+	Metrics      struct {
 		Listen string `yaml:"listen"`
 	} `yaml:"metrics"`
 	Limits limitsConfig `yaml:"limits"`
@@ -42,19 +46,32 @@ type serveConfig struct {
 	file string
 }
 
-// listenerTLS is the gateway's own listener certificate and client CAs.
-type listenerTLS struct {
-	CertFile string   `yaml:"cert_file"`
-	KeyFile  string   `yaml:"key_file"`
-	ClientCA []string `yaml:"client_ca"`
-	CRLFiles []string `yaml:"crl_files"`
-}
-
 type auditConfig struct {
 	Path       string `yaml:"path"`
 	Fsync      string `yaml:"fsync"` // always | batch
 	BatchMS    int    `yaml:"batch_ms"`
+	BatchMax   int    `yaml:"batch_max"`
 	FailClosed *bool  `yaml:"fail_closed"`
+
+	RotateSize  int64    `yaml:"rotate_size"` // bytes
+	RotateAge   duration `yaml:"rotate_age"`
+	Gzip        bool     `yaml:"gzip"`
+	RetainCount int      `yaml:"retain_count"`
+	RetainAge   duration `yaml:"retain_age"`
+
+	Checkpoint struct {
+		Every    int      `yaml:"every"`    // records
+		Interval duration `yaml:"interval"` // or time
+		KeyFile  string   `yaml:"key_file"` // Ed25519 private key (PEM), from `syncgate audit keygen`
+		Transit  string   `yaml:"transit"`  // or a Vault Transit key (secrets.backend: vault)
+	} `yaml:"checkpoint"`
+
+	Syslog *struct {
+		Address  string `yaml:"address"`  // host:port, RFC 5424 over TLS
+		CAFile   string `yaml:"ca_file"`  // roots for the collector's certificate
+		Insecure bool   `yaml:"insecure"` // plain TCP, loopback collectors only
+		AppName  string `yaml:"app_name"`
+	} `yaml:"syslog"`
 }
 
 type networkConfig struct {
@@ -122,8 +139,23 @@ func (c *serveConfig) validate() error {
 	if c.Listen == "" && c.PlainListen == "" {
 		errs = append(errs, errors.New("one of listen or plain_listen is required"))
 	}
-	if c.Listen != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("listen needs tls.cert_file and tls.key_file"))
+	if c.Listen != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") && c.TLS.ACME == nil && c.TLS.Internal == nil {
+		errs = append(errs, errors.New("listen needs tls.cert_file and tls.key_file, tls.acme or tls.internal"))
+	}
+	cp := c.Audit.Checkpoint
+	if (cp.Every > 0 || cp.Interval > 0) && cp.KeyFile == "" && cp.Transit == "" {
+		errs = append(errs, errors.New("audit.checkpoint needs key_file or transit"))
+	}
+	if cp.Transit != "" && c.Secrets.Backend != "vault" {
+		errs = append(errs, errors.New("audit.checkpoint.transit needs secrets.backend: vault"))
+	}
+	if s := c.Audit.Syslog; s != nil && s.Address == "" {
+		errs = append(errs, errors.New("audit.syslog.address is required"))
+	}
+	for name, cr := range c.Credentials {
+		if cr.Type == "" {
+			errs = append(errs, fmt.Errorf("credentials.%s: type is required", name))
+		}
 	}
 	if c.PlainListen != "" {
 		ap, err := netip.ParseAddrPort(c.PlainListen)
@@ -149,6 +181,13 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *serveConfig) brokerClient() string {
+	if c.BrokerClient == "" {
+		return "token-broker"
+	}
+	return c.BrokerClient
 }
 
 func (c *serveConfig) failClosed() bool { return c.Audit.FailClosed == nil || *c.Audit.FailClosed }

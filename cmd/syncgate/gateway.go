@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +19,7 @@ import (
 	"github.com/syncgate/syncgate/certs"
 	"github.com/syncgate/syncgate/policy"
 	"github.com/syncgate/syncgate/proxy"
+	"github.com/syncgate/syncgate/vault"
 )
 
 func newLogger(w io.Writer, level string) zerolog.Logger {
@@ -41,8 +39,9 @@ type gateway struct {
 	srv    *proxy.Server
 	ica    *certs.InterceptCA
 	ccerts *certs.ClientCerts
-	lcert  atomic.Pointer[tls.Certificate]
-	lpool  atomic.Pointer[x509.CertPool]
+	lis    *certs.Listener
+	store  vault.Store
+	broker *vault.Broker
 
 	Addr, PlainAddr, MetricsAddr string
 
@@ -60,27 +59,41 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	if err != nil {
 		return nil, err
 	}
-	fsync := cfg.Audit.Fsync
-	if fsync == "" {
-		fsync = "always"
+	ok := false
+	defer func() {
+		if !ok {
+			g.closeParts()
+		}
+	}()
+	// The secret store comes first: credentials and the audit checkpoint
+	// key may both live in it.
+	if len(cfg.Credentials) > 0 || cfg.Audit.Checkpoint.Transit != "" {
+		sc := cfg.Secrets
+		if sc.Backend == "" || sc.Backend == "file" {
+			if sc.Path == "" {
+				sc.Path = "secrets.enc"
+			}
+			if sc.KeyFile == "" && sc.KeyEnv == "" {
+				sc.KeyFile = "secrets.key"
+			}
+		}
+		sc.ResolvePaths(cfg.dir)
+		g.store, err = vault.Open(ctx, sc, vault.OpenOptions{Logf: func(f string, a ...any) {
+			log.Info().Str("component", "secrets").Msgf(f, a...)
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("secret store: %w", err)
+		}
 	}
-	aw, err := audit.Open(ctx, audit.Options{
-		Path:          cfg.path(cfg.Audit.Path),
-		Fsync:         fsync,
-		BatchInterval: time.Duration(cfg.Audit.BatchMS) * time.Millisecond,
-		FailClosed:    cfg.failClosed(),
-		Logger:        log.With().Str("component", "audit").Logger(),
-	})
+	aopts, err := g.auditOptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	aw, err := audit.Open(ctx, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	g.audit = aw
-	ok := false
-	defer func() {
-		if !ok {
-			aw.Close()
-		}
-	}()
 
 	g.ica, err = certs.LoadInterceptCA(cfg.path(cfg.InterceptCA.CertFile), cfg.path(cfg.InterceptCA.KeyFile), certs.InterceptOptions{
 		OnReloadError: g.reloadError,
@@ -96,10 +109,12 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	}
 	var tlsCfg *tls.Config
 	if cfg.Listen != "" {
-		if err := g.loadListenerTLS(); err != nil {
-			return nil, err
+		g.lis, err = certs.NewListener(ctx, cfg.TLS, cfg.dir, log.With().Str("component", "certs").Logger(),
+			certs.WithOnReloadError(g.reloadError), certs.WithNextProtos("http/1.1"))
+		if err != nil {
+			return nil, fmt.Errorf("listener certificate: %w", err)
 		}
-		tlsCfg = g.listenerTLSConfig()
+		tlsCfg = g.lis.TLSConfig()
 	}
 	netw, err := cfg.network()
 	if err != nil {
@@ -120,11 +135,32 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	if g.ccerts != nil {
 		opts.ClientCerts = g.ccerts
 	}
+	inj := &brokerInjector{}
+	if len(cfg.Credentials) > 0 {
+		opts.Injector = inj
+	}
 	g.srv, err = proxy.New(opts)
 	if err != nil {
 		return nil, err
 	}
 	g.srv.SetPolicy(eng)
+	if len(cfg.Credentials) > 0 {
+		// Token requests take the same road as client requests: policy,
+		// SSRF guard, upstream TLS rules, audit.
+		bo := vault.BrokerOptions{
+			HTTPClient: &http.Client{Transport: g.srv.InternalTransport(cfg.brokerClient(), audit.KindToken), Timeout: 30 * time.Second},
+			OnToken:    g.tokenRecord,
+			Logger:     ptr(log.With().Str("component", "broker").Logger()),
+		}
+		if vs, ok := g.store.(*vault.VaultStore); ok {
+			bo.Transit = vs.Transit()
+		}
+		g.broker, err = vault.NewBroker(ctx, cfg.Credentials, g.store, bo)
+		if err != nil {
+			return nil, fmt.Errorf("credentials: %w", err)
+		}
+		inj.b = g.broker
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
@@ -176,11 +212,20 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			}
 		}()
 	}
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		g.ica.Watch(runCtx, 30*time.Second)
-	}()
+	watch := []func(context.Context, time.Duration){g.ica.Watch}
+	if g.lis != nil {
+		watch = append(watch, g.lis.Watch)
+	}
+	if g.ccerts != nil {
+		watch = append(watch, g.ccerts.Watch)
+	}
+	for _, w := range watch {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			w(runCtx, 10*time.Second)
+		}()
+	}
 	g.configRecord(ctx, "start", "ok", "")
 	log.Info().Str("listen", g.Addr).Str("plain_listen", g.PlainAddr).Str("metrics", g.MetricsAddr).
 		Str("policy", cfg.path(cfg.Policy)).Str("audit", cfg.path(cfg.Audit.Path)).Msg("gateway started")
@@ -202,10 +247,24 @@ func (g *gateway) fail(err error) {
 func (g *gateway) Close() error {
 	g.cancel()
 	g.wg.Wait()
-	err := g.audit.Close()
+	err := g.closeParts()
 	g.errMu.Lock()
 	defer g.errMu.Unlock()
 	return errors.Join(g.err, err)
+}
+
+func (g *gateway) closeParts() error {
+	var errs []error
+	if g.lis != nil {
+		g.lis.Close()
+	}
+	if g.audit != nil {
+		errs = append(errs, g.audit.Close())
+	}
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Done is closed when the gateway stops on its own (a listener failed).
@@ -227,53 +286,6 @@ func loadPolicy(cfg *serveConfig) (*policy.Engine, error) {
 	return e, nil
 }
 
-// loadListenerTLS reads the listener certificate and client CA bundle.
-func (g *gateway) loadListenerTLS() error {
-	c := g.cfg.TLS
-	cert, err := tls.LoadX509KeyPair(g.cfg.path(c.CertFile), g.cfg.path(c.KeyFile))
-	if err != nil {
-		return fmt.Errorf("listener certificate: %w", err)
-	}
-	var pool *x509.CertPool
-	if len(c.ClientCA) > 0 {
-		pool = x509.NewCertPool()
-		for _, f := range c.ClientCA {
-			b, err := os.ReadFile(g.cfg.path(f))
-			if err != nil {
-				return fmt.Errorf("tls.client_ca: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(b) {
-				return fmt.Errorf("tls.client_ca: %s holds no certificate", f)
-			}
-		}
-	}
-	g.lcert.Store(&cert)
-	g.lpool.Store(pool)
-	return nil
-}
-
-// listenerTLSConfig reads the certificate and client pool through atomic
-// pointers, so a reload applies to new handshakes and never to live ones.
-func (g *gateway) listenerTLSConfig() *tls.Config {
-	base := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: certs.ListenerCipherSuites(),
-		NextProtos:   []string{"http/1.1"},
-	}
-	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
-		c := base.Clone()
-		c.GetConfigForClient = nil
-		cert := g.lcert.Load()
-		c.Certificates = []tls.Certificate{*cert}
-		if pool := g.lpool.Load(); pool != nil {
-			c.ClientAuth = tls.RequireAndVerifyClientCert
-			c.ClientCAs = pool
-		}
-		return c, nil
-	}
-	return base
-}
-
 // reload re-reads the config, the policy and the certificates. Anything that
 // fails validation keeps the running version and is reported in the log and
 // as an audit record of kind config.
@@ -290,22 +302,17 @@ func (g *gateway) reload(ctx context.Context) error {
 	}
 	g.srv.SetPolicy(eng)
 	g.configRecord(ctx, "reload", "ok", "policy "+cfg.path(cfg.Policy))
-	if g.cfg.Listen != "" {
-		old := *g.cfg
-		g.cfg.TLS = cfg.TLS
-		if err := g.loadListenerTLS(); err != nil {
-			g.cfg.TLS = old.TLS
-			g.reloadError("listener certificate", err)
+	if g.lis != nil {
+		// Reload reports through OnReloadError itself; the old certificate stays.
+		if err := g.lis.Reload(); err != nil {
 			return err
 		}
 	}
 	if err := g.ica.Reload(); err != nil {
-		g.reloadError("intercept CA", err)
 		return err
 	}
 	if g.ccerts != nil {
 		if err := g.ccerts.Reload(); err != nil {
-			g.reloadError("client certificates", err)
 			return err
 		}
 	}
@@ -333,4 +340,117 @@ func (g *gateway) configRecord(ctx context.Context, event, result, detail string
 	if err := g.audit.Write(context.WithoutCancel(ctx), rec); err != nil {
 		g.log.Error().Err(err).Msg("config audit record not written")
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// brokerInjector adapts the credential broker to the proxy's Injector.
+// b is set once the broker exists (it needs the proxy's transport first).
+type brokerInjector struct{ b *vault.Broker }
+
+func (bi *brokerInjector) Authorize(ctx context.Context, credential, subject string) (*proxy.Injection, error) {
+	if bi.b == nil {
+		return nil, errors.New("credential broker not ready")
+	}
+	inj, err := bi.b.Authorize(ctx, credential, subject)
+	if err != nil {
+		return nil, err
+	}
+	return &proxy.Injection{Credential: inj.Credential, Header: inj.Header, Value: inj.Value, TokenFP: inj.TokenFP, InstanceHost: inj.InstanceHost}, nil
+}
+
+func (bi *brokerInjector) Invalidate(credential, subject, tokenFP string) {
+	if bi.b != nil {
+		bi.b.Invalidate(credential, subject, tokenFP)
+	}
+}
+
+// tokenRecord turns a broker event into an audit record of kind token.
+// TokenEvent carries no secret by construction.
+func (g *gateway) tokenRecord(ctx context.Context, ev vault.TokenEvent) {
+	rec := &audit.Record{
+		Time:       time.Now().UTC(),
+		Kind:       audit.KindToken,
+		Subject:    ev.Subject,
+		Credential: &audit.Credential{Name: ev.Credential, TokenFP: ev.TokenFP},
+		DurationMS: float64(ev.Duration.Microseconds()) / 1000,
+		Detail:     map[string]string{"event": ev.Kind, "outcome": ev.Outcome},
+	}
+	if ev.Reason != "" {
+		rec.Detail["reason"] = ev.Reason
+	}
+	if !ev.Expiry.IsZero() {
+		rec.Detail["expiry"] = ev.Expiry.UTC().Format(time.RFC3339)
+	}
+	if ev.Secret != "" {
+		rec.Detail["secret"] = ev.Secret
+		rec.Detail["secret_version"] = fmt.Sprint(ev.SecretVersion)
+		if ev.PrevSecretVersion > 0 {
+			rec.Detail["prev_secret_version"] = fmt.Sprint(ev.PrevSecretVersion)
+		}
+	}
+	if g.audit == nil {
+		return
+	}
+	if err := g.audit.Write(context.WithoutCancel(ctx), rec); err != nil {
+		g.log.Error().Err(err).Msg("token audit record not written")
+	}
+}
+
+// auditOptions builds the writer's options from the config.
+func (g *gateway) auditOptions(ctx context.Context) (audit.Options, error) {
+	c := g.cfg.Audit
+	fsync := c.Fsync
+	if fsync == "" {
+		fsync = "always"
+	}
+	o := audit.Options{
+		Path:               g.cfg.path(c.Path),
+		Fsync:              fsync,
+		BatchInterval:      time.Duration(c.BatchMS) * time.Millisecond,
+		BatchMax:           c.BatchMax,
+		FailClosed:         g.cfg.failClosed(),
+		RotateSize:         c.RotateSize,
+		RotateAge:          time.Duration(c.RotateAge),
+		Gzip:               c.Gzip,
+		RetainCount:        c.RetainCount,
+		RetainAge:          time.Duration(c.RetainAge),
+		CheckpointEvery:    c.Checkpoint.Every,
+		CheckpointInterval: time.Duration(c.Checkpoint.Interval),
+		Logger:             g.log.With().Str("component", "audit").Logger(),
+	}
+	switch {
+	case c.Checkpoint.KeyFile != "":
+		s, err := audit.NewEd25519SignerFile(g.cfg.path(c.Checkpoint.KeyFile))
+		if err != nil {
+			return o, fmt.Errorf("audit.checkpoint.key_file: %w", err)
+		}
+		o.Signer = s
+	case c.Checkpoint.Transit != "":
+		vs, ok := g.store.(*vault.VaultStore)
+		if !ok {
+			return o, errors.New("audit.checkpoint.transit needs the vault secret store")
+		}
+		s, err := vault.NewTransitAuditSigner(ctx, vs.Transit(), c.Checkpoint.Transit)
+		if err != nil {
+			return o, fmt.Errorf("audit.checkpoint.transit: %w", err)
+		}
+		o.Signer = s
+	}
+	if sl := c.Syslog; sl != nil {
+		fo := &audit.SyslogOptions{Address: sl.Address, Insecure: sl.Insecure, AppName: sl.AppName}
+		if !sl.Insecure {
+			tc := &tls.Config{MinVersion: tls.VersionTLS12}
+			if sl.CAFile != "" {
+				pool, err := poolFrom(g.cfg.path(sl.CAFile))
+				if err != nil {
+					return o, fmt.Errorf("audit.syslog.ca_file: %w", err)
+				}
+				tc.RootCAs = pool
+			}
+			fo.TLS = tc
+		}
+		o.Forward = fo
+	}
+	return o, nil
 }
