@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/syncgate/syncgate/audit"
@@ -337,7 +338,7 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     pr.Header.Clone(),
+		Header:     pr.Header, // the parsed head is not used again: reuse it
 		Host:       hostPort(host, port),
 	}
 	stripHopByHop(out.Header)
@@ -430,7 +431,8 @@ func (s *Server) roundTrip(ctx context.Context, g *generation, dest *policy.Dest
 			remote = ap.Addr().String()
 		}
 	}}
-	req := out.Clone(httptrace.WithClientTrace(ctx, trace))
+	// A shallow copy is enough: only Body and ContentLength differ per try.
+	req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
 	switch {
 	case length == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
@@ -499,7 +501,7 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 	if !s.writeRecord(ctx, ex) {
 		return s.writeError(bw, ex, http.StatusServiceUnavailable, "audit log unavailable", true)
 	}
-	h := resp.Header.Clone()
+	h := resp.Header
 	stripHopByHop(h)
 	h.Del("Content-Length")
 	h.Set(RequestIDHeader, ex.id)
@@ -540,7 +542,14 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 			cw = newChunkedWriter(bw)
 			w = cw
 		}
-		n, err := io.CopyBuffer(&flushWriter{w: w, bw: bw}, resp.Body, make([]byte, 32<<10))
+		// Small bodies of known length go out in one flush at the end;
+		// anything else is streamed, flushed as it arrives.
+		if chunked || resp.ContentLength > 64<<10 {
+			w = &flushWriter{w: w, bw: bw}
+		}
+		buf := copyBufs.Get().(*[]byte)
+		n, err := io.CopyBuffer(w, resp.Body, *buf)
+		copyBufs.Put(buf)
 		if err != nil || (resp.ContentLength >= 0 && n != resp.ContentLength) {
 			// The response is incomplete; the client sees a cut connection,
 			// never a short body it could take for whole.
@@ -651,6 +660,9 @@ func (s *Server) writeError(bw *bufio.Writer, ex *exchange, status int, reason s
 	}
 	return !closeConn
 }
+
+// copyBufs are the relay's copy buffers, reused across requests.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // flushWriter flushes after every write so streamed responses are not held
 // back by the gateway's buffer.

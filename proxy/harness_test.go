@@ -71,7 +71,7 @@ type upstreamOpts struct {
 	handler http.HandlerFunc
 }
 
-func newUpstream(t *testing.T, o upstreamOpts) *upstream {
+func newUpstream(t testing.TB, o upstreamOpts) *upstream {
 	t.Helper()
 	u := &upstream{}
 	h := o.handler
@@ -111,7 +111,7 @@ func newUpstream(t *testing.T, o upstreamOpts) *upstream {
 
 // harness is a running gateway with its PKI, policy and audit log in a temp dir.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	upCA     *testpki.CA // signs upstream certificates
 	otherCA  *testpki.CA // an authority nobody trusts
@@ -156,7 +156,7 @@ type harnessOpts struct {
 	clientCerts map[string]*testpki.Leaf
 }
 
-func newPKI(t *testing.T) *harness {
+func newPKI(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{
 		t:        t,
@@ -192,7 +192,7 @@ func (h *harness) start(o harnessOpts) {
 	}
 	eng := mustCompile(t, pf)
 	h.auditLog = filepath.Join(h.dir, "audit.jsonl")
-	aw, err := audit.Open(context.Background(), audit.Options{Path: h.auditLog, Fsync: "always", FailClosed: true})
+	aw, err := audit.Open(context.Background(), audit.Options{Path: h.auditLog, Fsync: benchFsync, FailClosed: true})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}
@@ -261,7 +261,7 @@ func (h *harness) start(o harnessOpts) {
 	})
 }
 
-func mustCompile(t *testing.T, file string) *policy.Engine {
+func mustCompile(t testing.TB, file string) *policy.Engine {
 	t.Helper()
 	p, err := policy.Load(file)
 	if err != nil {

@@ -43,3 +43,11 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func hostsFor(name string, u *upstream) map[string]netip.AddrPort {
 	return map[string]netip.AddrPort{name: u.addr}
 }
+
+// benchFsync lets a benchmark run compare fsync modes (SYNCGATE_BENCH_FSYNC=batch).
+var benchFsync = func() string {
+	if v := os.Getenv("SYNCGATE_BENCH_FSYNC"); v != "" {
+		return v
+	}
+	return "always"
+}()

@@ -54,43 +54,21 @@ func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) e
 	if d <= 0 {
 		d = 5 * time.Second
 	}
+	// The gateways are child processes: stop them, and wait for them, before returning.
+	ctx, cancel := context.WithCancel(ctx)
+	var children sync.WaitGroup
+	defer children.Wait()
+	defer cancel()
 	payload := strings.Repeat("x", 1024)
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, payload)
 	})
-	ports, err := freePorts(3)
-	if err != nil {
-		return err
-	}
-	env, err := prepareDemo(ctx, dir, handler, benchPolicy, ports[0], ports[1], ports[2])
+	env, err := prepareDemo(ctx, dir, handler, benchPolicy, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "always")
 	if err != nil {
 		return err
 	}
 	defer env.close()
-	// The audit log is on, fsync=always, as in production.
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(env.dir, "gateway.log"))
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	gctx, stop := context.WithCancel(ctx)
-	defer stop()
-	cmd := exec.CommandContext(gctx, exe, "serve", "--config", env.cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start gateway: %w", err)
-	}
-	defer cmd.Wait()
-	if err := waitReady(ctx, "http://"+ports[2]+"/readyz"); err != nil {
-		return err
-	}
-
 	upRoots, err := poolFrom(filepath.Join(env.upDir, certs.RootCAFile))
 	if err != nil {
 		return err
@@ -102,29 +80,35 @@ func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) e
 		},
 		MaxIdleConnsPerHost: 64,
 	}}
-	viaConnect, err := env.demoClient("https://" + ports[0])
-	if err != nil {
-		return err
-	}
-	pu, _ := url.Parse("http://" + ports[1])
-	viaPlain := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
-
 	const workers = 8
-	fmt.Fprintf(out, "keep-alive GETs, 1 KiB bodies, %d concurrent clients, %s per phase; gateway: separate process, audit fsync=always\n\n", workers, d)
-	phases := []struct {
+	fmt.Fprintf(out, "keep-alive GETs, 1 KiB bodies, %d concurrent clients, %s per phase; the gateway runs as a separate process\n\n", workers, d)
+	type phase struct {
 		name   string
 		client *http.Client
 		url    string
-	}{
-		{"direct", direct, "https://graph.microsoft.com/bench/1"},
-		{"gateway CONNECT (mTLS)", viaConnect, "https://graph.microsoft.com/bench/1"},
-		{"gateway origination", viaPlain, "http://graph.microsoft.com/bench/1"},
+	}
+	phases := []phase{{"direct", direct, "https://graph.microsoft.com/bench/1"}}
+	for _, fsync := range []string{"always", "batch"} {
+		addr, err := startBenchGateway(ctx, env, fsync, &children)
+		if err != nil {
+			return err
+		}
+		viaConnect, err := env.demoClient("https://" + addr.tls)
+		if err != nil {
+			return err
+		}
+		pu, _ := url.Parse("http://" + addr.plain)
+		viaPlain := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+		phases = append(phases,
+			phase{"CONNECT (mTLS), audit fsync=" + fsync, viaConnect, "https://graph.microsoft.com/bench/1"},
+			phase{"origination, audit fsync=" + fsync, viaPlain, "http://graph.microsoft.com/bench/1"})
 	}
 	var results []benchResult
 	for _, p := range phases {
 		load(ctx, p.client, p.url, workers, time.Second, 0) // warm up
-		results = append(results, load(ctx, p.client, p.url, workers, d, 0))
-		results[len(results)-1].name = p.name
+		r := load(ctx, p.client, p.url, workers, d, 0)
+		r.name = p.name
+		results = append(results, r)
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PHASE\tREQUESTS\tERRORS\tREQ/S\tP50\tP99\tVS DIRECT")
@@ -148,7 +132,7 @@ func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) e
 	tw.Flush()
 	for _, r := range append(results, fixed...) {
 		if r.errs > 0 {
-			return fmt.Errorf("%s: %d requests failed (see %s)", r.name, r.errs, logf.Name())
+			return fmt.Errorf("%s: %d requests failed (see the gateway logs in %s)", r.name, r.errs, env.dir)
 		}
 	}
 	return nil
@@ -259,4 +243,46 @@ func waitReady(ctx context.Context, u string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("gateway did not become ready")
+}
+
+type benchAddrs struct{ tls, plain string }
+
+// startBenchGateway runs `syncgate serve` as a child process with the demo
+// config and the given audit fsync mode; it stops when ctx ends.
+func startBenchGateway(ctx context.Context, env *demoEnv, fsync string, children *sync.WaitGroup) (benchAddrs, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return benchAddrs{}, err
+	}
+	cfg := fmt.Sprintf(demoConfig, env.cfgPath, env.upAddr, ports[0], ports[1], ports[2], fsync)
+	cfg = strings.Replace(cfg, "path: audit.jsonl", "path: audit-bench-"+fsync+".jsonl", 1)
+	cfgPath := filepath.Join(env.dir, "bench-"+fsync+".yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return benchAddrs{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return benchAddrs{}, err
+	}
+	logf, err := os.Create(filepath.Join(env.dir, "gateway-bench-"+fsync+".log"))
+	if err != nil {
+		return benchAddrs{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return benchAddrs{}, fmt.Errorf("start gateway: %w", err)
+	}
+	children.Add(1)
+	go func() {
+		defer children.Done()
+		cmd.Wait()
+		logf.Close()
+	}()
+	if err := waitReady(ctx, "http://"+ports[2]+"/readyz"); err != nil {
+		return benchAddrs{}, err
+	}
+	return benchAddrs{tls: ports[0], plain: ports[1]}, nil
 }

@@ -44,6 +44,9 @@ type serveConfig struct {
 
 	dir  string // directory of the config file
 	file string
+	// now is the token broker's clock; time.Now when nil. Tests set it to
+	// move token expiry without sleeping.
+	now func() time.Time
 }
 
 type auditConfig struct {

@@ -95,7 +95,7 @@ tls:
 plain_listen: %[4]s
 intercept_ca: {cert_file: gateway/intercept-ca.pem, key_file: gateway/intercept-ca.key}
 policy: policy.yaml
-audit: {path: audit.jsonl, fsync: always, fail_closed: true}
+audit: {path: audit.jsonl, fsync: %[6]s, fail_closed: true}
 network:
   allow_ranges: ["127.0.0.0/8"]      # the demo's upstream runs on loopback
   hosts: {graph.microsoft.com: "%[2]s"}
@@ -103,7 +103,7 @@ metrics: {listen: %[5]s}
 `
 
 // prepareDemo writes the PKI, starts the stand-in upstream and writes config.
-func prepareDemo(ctx context.Context, dir string, handler http.Handler, policyYAML, listen, plainListen, metricsListen string) (*demoEnv, error) {
+func prepareDemo(ctx context.Context, dir string, handler http.Handler, policyYAML, listen, plainListen, metricsListen, fsync string) (*demoEnv, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,7 @@ func prepareDemo(ctx context.Context, dir string, handler http.Handler, policyYA
 		return nil, err
 	}
 	e.cfgPath = filepath.Join(abs, "syncgate.yaml")
-	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr, listen, plainListen, metricsListen)), 0o644); err != nil {
+	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr, listen, plainListen, metricsListen, fsync)), 0o644); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -206,7 +206,7 @@ func poolFrom(files ...string) (*x509.CertPool, error) {
 }
 
 func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
-	env, err := prepareDemo(ctx, dir, graphStandIn(), demoPolicy, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+	env, err := prepareDemo(ctx, dir, graphStandIn(), demoPolicy, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "always")
 	if err != nil {
 		return fmt.Errorf("demo setup: %w", err)
 	}

@@ -150,6 +150,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		bo := vault.BrokerOptions{
 			HTTPClient: &http.Client{Transport: g.srv.InternalTransport(cfg.brokerClient(), audit.KindToken), Timeout: 30 * time.Second},
 			OnToken:    g.tokenRecord,
+			Now:        cfg.now,
 			Logger:     ptr(log.With().Str("component", "broker").Logger()),
 		}
 		if vs, ok := g.store.(*vault.VaultStore); ok {
