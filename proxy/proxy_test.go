@@ -139,10 +139,10 @@ func TestClientCertificateRefusals(t *testing.T) {
 			t.Fatalf("status %d %s", r.status, r.stderr)
 		}
 	})
-	handshake := []struct{ name, cert, key string }{
-		{"no certificate", "", ""},
-		{"expired", expired, expiredKey},
-		{"another CA", foreignCert, foreignKey},
+	handshake := []struct{ name, cert, key, reason string }{
+		{"no certificate", "", "", "no client certificate"},
+		{"expired", expired, expiredKey, "expired"},
+		{"another CA", foreignCert, foreignKey, "unknown authority"},
 	}
 	for _, c := range handshake {
 		t.Run(c.name, func(t *testing.T) {
@@ -157,6 +157,10 @@ func TestClientCertificateRefusals(t *testing.T) {
 			}
 			if up.count() != before {
 				t.Fatal("request reached the upstream")
+			}
+			rec := h.lastHTTP()
+			if rec.Decision.Allow || !strings.Contains(rec.Decision.Reason, c.reason) {
+				t.Errorf("handshake refusal record: %+v", rec.Decision)
 			}
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,6 +300,7 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn, plain bool) {
 		if err := tc.HandshakeContext(ctx); err != nil {
 			s.metrics.clientHandshakeFailures.Inc()
 			s.log.Debug().Str("remote", c.RemoteAddr().String()).Err(err).Msg("client TLS handshake failed")
+			s.auditHandshakeFailure(ctx, c, err)
 			return
 		}
 		_ = c.SetDeadline(time.Time{})
@@ -364,4 +366,37 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// auditHandshakeFailure records a refused client handshake: a client that
+// could not prove who it is made no request, but a security team wants to
+// see the attempt (no certificate, expired, another CA's, revoked).
+func (s *Server) auditHandshakeFailure(ctx context.Context, c net.Conn, err error) {
+	if errors.Is(err, io.EOF) {
+		return // a port probe that hung up; nothing was attempted
+	}
+	p := newPeer(c, false, nil)
+	ex := s.newExchange(p, nil)
+	ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: clientHandshakeReason(err)}
+	ex.rec.Response = &audit.Response{Status: 0}
+	s.writeRecord(ctx, ex)
+}
+
+func clientHandshakeReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "didn't provide a certificate"), strings.Contains(msg, "certificate required"):
+		return "client TLS handshake failed: no client certificate"
+	case strings.Contains(msg, "expired"):
+		return "client TLS handshake failed: client certificate expired or not yet valid"
+	case strings.Contains(msg, "unknown authority"):
+		return "client TLS handshake failed: client certificate from an unknown authority"
+	case strings.Contains(msg, "revoked"):
+		return "client TLS handshake failed: client certificate revoked"
+	case strings.Contains(msg, "protocol version"), strings.Contains(msg, "unsupported versions"):
+		return "client TLS handshake failed: protocol version"
+	case strings.Contains(msg, "cipher"):
+		return "client TLS handshake failed: no shared cipher suite"
+	}
+	return "client TLS handshake failed"
 }

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -107,15 +111,20 @@ func newCertsShowCmd() *cobra.Command {
 		Short: "List every certificate: role, subject, issuer, SANs, not-after, next renewal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if config != "" {
-				// TODO(lead): load the serve config and list tls, intercept_ca
-				// and client_certs through certs.Describe.
-				return errors.New("--config is not wired yet; use --dir with a `certs init` directory")
+			var infos []certs.CertInfo
+			var err error
+			switch {
+			case config != "":
+				cfg, lerr := loadServeConfig(config)
+				if lerr != nil {
+					return withCode(2, lerr)
+				}
+				infos, err = describeServeConfig(cfg)
+			case dir != "":
+				infos, err = certs.DescribeDir(dir)
+			default:
+				return withCode(2, errors.New("--config FILE or --dir DIR is required"))
 			}
-			if dir == "" {
-				return errors.New("--dir DIR is required")
-			}
-			infos, err := certs.DescribeDir(dir)
 			if err != nil {
 				return err
 			}
@@ -137,6 +146,73 @@ func newCertsShowCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "a `certs init` directory")
-	cmd.Flags().StringVar(&config, "config", "", "serve config (not wired yet)")
+	cmd.Flags().StringVar(&config, "config", "", "a serve config: every certificate the gateway uses")
 	return cmd
+}
+
+// describeServeConfig lists the certificates a serve config names: the
+// listener (file-based; ACME and internal ones live in certmagic's storage),
+// the client CAs, the intercept CA and the upstream client certificates.
+func describeServeConfig(cfg *serveConfig) ([]certs.CertInfo, error) {
+	var out []certs.CertInfo
+	add := func(role, file string) error {
+		if file == "" {
+			return nil
+		}
+		p := cfg.path(file)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", role, err)
+		}
+		n := 0
+		for {
+			var blk *pem.Block
+			blk, b = pem.Decode(b)
+			if blk == nil {
+				break
+			}
+			if blk.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", role, p, err)
+			}
+			r := role
+			if n > 0 {
+				r = role + " (chain)"
+			}
+			out = append(out, certs.Describe(r, p, c))
+			n++
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: %s holds no certificate", role, p)
+		}
+		return nil
+	}
+	if err := add("listener", cfg.TLS.CertFile); err != nil {
+		return nil, err
+	}
+	if cfg.TLS.ACME != nil {
+		out = append(out, certs.CertInfo{Role: "listener", Subject: strings.Join(cfg.TLS.ACME.Names, ","), Issuer: cfg.TLS.ACME.Directory, Renewal: "ACME (certmagic storage)"})
+	}
+	for _, f := range cfg.TLS.ClientCA {
+		if err := add("client CA", f); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("intercept CA", cfg.InterceptCA.CertFile); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(cfg.ClientCerts))
+	for n := range cfg.ClientCerts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := add("upstream client cert "+n, cfg.ClientCerts[n].CertFile); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -45,6 +45,9 @@ type gateway struct {
 
 	Addr, PlainAddr, MetricsAddr string
 
+	reg        *prometheus.Registry
+	reloadErrs *prometheus.CounterVec
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
@@ -54,7 +57,12 @@ type gateway struct {
 // startGateway builds and starts a gateway. It returns once every listener
 // is open, so callers can use the addresses at once.
 func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log}
+	g := &gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	g.reloadErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "syncgate_config_reload_errors_total",
+		Help: "Reloads rejected (the running version was kept), by what failed.",
+	}, []string{"what"})
+	g.reg.MustRegister(g.reloadErrs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eng, err := loadPolicy(cfg)
 	if err != nil {
 		return nil, err
@@ -120,8 +128,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := g.reg
 	opts := proxy.Options{
 		TLSConfig:  tlsCfg,
 		Intercept:  g.ica,
@@ -322,6 +329,7 @@ func (g *gateway) reload(ctx context.Context) error {
 }
 
 func (g *gateway) reloadError(what string, err error) {
+	g.reloadErrs.WithLabelValues(what).Inc()
 	g.log.Error().Str("what", what).Err(err).Msg("reload rejected; keeping the running version")
 	g.configRecord(context.Background(), "reload", "rejected", what+": "+err.Error())
 }

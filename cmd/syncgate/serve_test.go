@@ -248,6 +248,26 @@ func TestServeProcessReloadsOnSIGHUP(t *testing.T) {
 	if h := httpGet(t, "http://"+e.metrics+"/healthz"); !strings.Contains(h, `"ok"`) {
 		t.Errorf("/healthz: %s", h)
 	}
+	if !strings.Contains(body, `syncgate_config_reload_errors_total{what="policy"} 2`) {
+		t.Errorf("/metrics does not count the two rejected policy reloads")
+	}
+
+	// A broken intercept CA certificate keeps the old one, and says so.
+	ica := filepath.Join(e.dir, "gw", certs.InterceptCAFile)
+	good, _ := os.ReadFile(ica)
+	os.WriteFile(ica, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	d = e.waitRecord(t, "reload", "rejected", 2)
+	if !strings.Contains(d["detail"], "intercept") {
+		t.Errorf("rejection detail %q", d["detail"])
+	}
+	if m := httpGet(t, "http://"+e.metrics+"/metrics"); !strings.Contains(m, `syncgate_config_reload_errors_total{what="intercept_ca"}`) {
+		t.Errorf("/metrics does not show the certificate reload error")
+	}
+	os.WriteFile(ica, good, 0o644)
+	if s := e.get(t, "/new"); s != 200 {
+		t.Fatalf("/new after rejected certificate reload: %d", s)
+	}
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -296,4 +316,18 @@ func httpGet(t *testing.T, u string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+func TestCertsShowConfig(t *testing.T) {
+	e := newServeEnv(t)
+	root := newRootCmd()
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetArgs([]string{"certs", "show", "--config", e.cfg})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "intercept CA") || !strings.Contains(out.String(), "intercept-ca.pem") {
+		t.Fatalf("output:\n%s", out.String())
+	}
 }
