@@ -125,6 +125,8 @@ type harness struct {
 	plain    string
 	hosts    map[string]netip.AddrPort
 	files    map[string]string // named PEM files for curl
+	// auditPathOverride puts the audit log elsewhere (a small tmpfs).
+	auditPathOverride string
 	logBuf   *syncBuffer
 }
 
@@ -192,6 +194,9 @@ func (h *harness) start(o harnessOpts) {
 	}
 	eng := mustCompile(t, pf)
 	h.auditLog = filepath.Join(h.dir, "audit.jsonl")
+	if h.auditPathOverride != "" {
+		h.auditLog = h.auditPathOverride
+	}
 	aw, err := audit.Open(context.Background(), audit.Options{Path: h.auditLog, Fsync: benchFsync, FailClosed: true})
 	if err != nil {
 		t.Fatalf("audit: %v", err)

@@ -495,3 +495,27 @@ func TestTokenNoLeaks(t *testing.T) {
 	}
 	e.checkNoLeaks()
 }
+
+// The leak check itself must find what it looks for: plant an issued token,
+// a PEM line and a client secret where a careless log or error would put
+// them.
+func TestTokenLeakCheckFindsPlantedSecrets(t *testing.T) {
+	e := newTokenEnv(t, tokenEnvOpts{})
+	if r := e.do("GET", graphContactsURL(tkAlice), tkAlice, ""); r.status != 200 {
+		t.Fatalf("graph: %d %s", r.status, r.body)
+	}
+	if l := e.leaks(); len(l) != 0 {
+		t.Fatalf("leaks before planting: %v", l)
+	}
+	tok := e.rec.issuedTokens()[0]
+	fmt.Fprintf(e.logs, `{"level":"debug","authorization":"Bearer %s"}`+"\n", tok)
+	e.bodiesMu.Lock()
+	e.bodies = append(e.bodies, `{"error":"unavailable","reason":"bad secret `+e.graphSecret+`"}`)
+	e.bodiesMu.Unlock()
+	got := strings.Join(e.leaks(), "\n")
+	for _, want := range []string{"access token appears in the log", "graph client secret appears in the response body"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("leak check missed: %s\nfound:\n%s", want, got)
+		}
+	}
+}
