@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncgate/syncgate/audit"
+	vaultpkg "github.com/syncgate/syncgate/vault"
 )
 
 // Exit codes of `syncgate audit verify`.
@@ -38,6 +40,8 @@ func newAuditVerifyCmd() *cobra.Command {
 	var (
 		pubkeys      []string
 		vault        bool
+		vaultConfig  string
+		transitKey   string
 		allowPartial bool
 		maxUnsigned  uint64
 		asJSON       bool
@@ -53,13 +57,17 @@ Exit 0: intact. Exit 1: not intact (the first broken seq and the reason are prin
 Exit 2: bad arguments or unreadable files.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if vault {
-				return usageErr(errors.New("--vault is not available yet (the Vault Transit verifier is built with the secret store); export the key with `syncgate audit pubkey` and use --pubkey"))
-			}
 			var vo audit.VerifyOptions
 			vo.AllowPartial, vo.MaxUnsigned = allowPartial, maxUnsigned
-			if len(pubkeys) > 0 {
-				var pems [][]byte
+			var pems [][]byte
+			if vault {
+				pem, err := transitPublicKey(cmd.Context(), vaultConfig, transitKey)
+				if err != nil {
+					return usageErr(err)
+				}
+				pems = append(pems, pem)
+			}
+			if len(pubkeys) > 0 || len(pems) > 0 {
 				for _, p := range pubkeys {
 					b, err := os.ReadFile(p)
 					if err != nil {
@@ -107,7 +115,9 @@ Exit 2: bad arguments or unreadable files.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&pubkeys, "pubkey", nil, "PEM public key file for checkpoint signatures (repeat for rotated keys)")
-	cmd.Flags().BoolVar(&vault, "vault", false, "verify checkpoint signatures with the Vault Transit key (not available yet)")
+	cmd.Flags().BoolVar(&vault, "vault", false, "verify checkpoint signatures with the Vault Transit key named in --config (audit.checkpoint.transit) or --transit-key")
+	cmd.Flags().StringVar(&vaultConfig, "config", "", "with --vault: the serve config whose secrets section reaches Vault")
+	cmd.Flags().StringVar(&transitKey, "transit-key", "", "with --vault: the Transit key name (default: the config's audit.checkpoint.transit)")
 	cmd.Flags().BoolVar(&allowPartial, "allow-partial", false, "accept a chain that starts after seq 1 (oldest files removed by retention)")
 	cmd.Flags().Uint64Var(&maxUnsigned, "max-unsigned", 0, "with --pubkey, fail when more records than this are not covered by a checkpoint (0 = no limit)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -323,15 +333,20 @@ func printSummary(out io.Writer, s *audit.Summary) error {
 }
 
 func newAuditPubkeyCmd() *cobra.Command {
-	var keyFile string
+	var keyFile, vaultConfig, transitKey string
 	var vault bool
 	cmd := &cobra.Command{
-		Use:   "pubkey --key FILE",
+		Use:   "pubkey --key FILE | --vault --config FILE",
 		Short: "Print the checkpoint signing key's public key (PEM) for auditors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if vault {
-				return usageErr(errors.New("--vault is not available yet (the Vault Transit signer is built with the secret store)"))
+				pub, err := transitPublicKey(cmd.Context(), vaultConfig, transitKey)
+				if err != nil {
+					return usageErr(err)
+				}
+				_, err = cmd.OutOrStdout().Write(pub)
+				return err
 			}
 			if keyFile == "" {
 				return usageErr(errors.New("--key FILE is required"))
@@ -350,7 +365,9 @@ func newAuditPubkeyCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "PEM (PKCS #8) Ed25519 private key file")
-	cmd.Flags().BoolVar(&vault, "vault", false, "export the Vault Transit key (not available yet)")
+	cmd.Flags().BoolVar(&vault, "vault", false, "export the public key of the Vault Transit checkpoint key")
+	cmd.Flags().StringVar(&vaultConfig, "config", "", "with --vault: the serve config whose secrets section reaches Vault")
+	cmd.Flags().StringVar(&transitKey, "transit-key", "", "with --vault: the Transit key name (default: the config's audit.checkpoint.transit)")
 	return cmd
 }
 
@@ -393,4 +410,45 @@ func newAuditKeygenCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&out, "out", "", "private key file to create")
 	return cmd
+}
+
+// transitPublicKey reads the public half of the checkpoint key from Vault
+// Transit, through the serve config's secrets section. The private key never
+// leaves Vault; auditors can also be given this PEM to use with --pubkey.
+func transitPublicKey(ctx context.Context, configPath, key string) ([]byte, error) {
+	if configPath == "" {
+		return nil, errors.New("--vault needs --config (a serve config with secrets.backend: vault)")
+	}
+	cfg, err := loadServeConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		key = cfg.Audit.Checkpoint.Transit
+	}
+	if key == "" {
+		return nil, errors.New("no Transit key: set audit.checkpoint.transit in the config or pass --transit-key")
+	}
+	if cfg.Secrets.Backend != "vault" {
+		return nil, errors.New("--vault needs secrets.backend: vault in the config")
+	}
+	sc := cfg.Secrets
+	sc.ResolvePaths(cfg.dir)
+	st, err := vaultpkg.Open(ctx, sc, vaultpkg.OpenOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	vs, ok := st.(*vaultpkg.VaultStore)
+	if !ok {
+		return nil, errors.New("the configured store is not Vault")
+	}
+	signer, err := vaultpkg.NewTransitAuditSigner(ctx, vs.Transit(), key)
+	if err != nil {
+		return nil, err
+	}
+	if signer.Algorithm() != "ed25519" {
+		return nil, fmt.Errorf("Transit key %s is %s; checkpoint verification needs an ed25519 key", key, signer.Algorithm())
+	}
+	return signer.PublicKeyPEM()
 }

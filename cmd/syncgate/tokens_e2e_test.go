@@ -417,9 +417,23 @@ func TestTokenVaultTransitAndOutage(t *testing.T) {
 	if r := e.do("GET", graphContactsURL(tkAlice), tkAlice, ""); r.status != 200 {
 		t.Fatalf("cached graph token with Vault down: %d %s", r.status, r.body)
 	}
+	// Due for refresh but still valid: the refresh fails, the current
+	// tokens stay in use.
+	e.clk.Advance(57 * time.Minute)
+	for _, u := range []string{tkAlice, tkBob} {
+		if r := e.do("GET", calendarURL(u), u, ""); r.status != 200 {
+			t.Fatalf("still-valid token with Vault down (%s): %d %s", u, r.status, r.body)
+		}
+	}
+	if r := e.do("GET", graphContactsURL(tkAlice), tkAlice, ""); r.status != 200 {
+		t.Fatalf("still-valid graph token with Vault down: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(e.logs.String(), "keeping the current token") {
+		t.Error("no refresh was attempted while Vault was down")
+	}
 	// Past expiry there is nothing to sign with: 503 with a reason, and
 	// nothing goes upstream.
-	e.clk.Advance(61 * time.Minute)
+	e.clk.Advance(4 * time.Minute)
 	apiBefore = e.rec.hostCount(google.HostAPIs)
 	r = e.do("GET", calendarURL(tkAlice), tkAlice, "")
 	if r.status != http.StatusServiceUnavailable {
