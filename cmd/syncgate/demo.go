@@ -12,12 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/certs"
 )
 
@@ -149,21 +147,6 @@ func (e *demoEnv) close() {
 	}
 }
 
-// graphStandIn answers like a tiny slice of Graph's contacts API.
-func graphStandIn() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1.0/users/{user}/contacts", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('%s')/contacts","value":[{"id":"AAMk1","displayName":"Ada Lovelace","emailAddresses":[{"address":"ada@example.org"}]}]}`, r.PathValue("user"))
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"error":{"code":"ResourceNotFound","message":"Resource not found."}}`)
-	})
-	return mux
-}
-
 // demoClient is an ordinary HTTPS client configured the way HTTPS_PROXY and
 // a client certificate would configure any tool.
 func (e *demoEnv) demoClient(proxyURL string) (*http.Client, error) {
@@ -203,82 +186,6 @@ func poolFrom(files ...string) (*x509.CertPool, error) {
 		}
 	}
 	return p, nil
-}
-
-func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
-	env, err := prepareDemo(ctx, dir, graphStandIn(), demoPolicy, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "always")
-	if err != nil {
-		return fmt.Errorf("demo setup: %w", err)
-	}
-	defer env.close()
-	cfg, err := loadServeConfig(env.cfgPath)
-	if err != nil {
-		return err
-	}
-	logw := io.Discard
-	if verbose {
-		logw = os.Stderr
-	}
-	gw, err := startGateway(ctx, cfg, newLogger(logw, "info"))
-	if err != nil {
-		return err
-	}
-	defer gw.Close()
-	client, err := env.demoClient("https://" + gw.Addr)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "syncgate demo\n  gateway   https://%s (mTLS)  plain http://%s  metrics http://%s/metrics\n  upstream  graph.microsoft.com -> %s (stand-in, real TLS)\n  files     %s\n\n", gw.Addr, gw.PlainAddr, gw.MetricsAddr, env.upAddr, env.dir)
-
-	type call struct {
-		what, method, url, subject string
-		header                     map[string]string
-	}
-	calls := []call{
-		{"read alice's contacts", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts", "alice@corp.example", nil},
-		{"read bob's contacts, acting as alice", "GET", "https://graph.microsoft.com/v1.0/users/bob@corp.example/contacts", "alice@corp.example", nil},
-		{"act as a user outside corp.example", "GET", "https://graph.microsoft.com/v1.0/users/eve@evil.example/contacts", "eve@evil.example", nil},
-		{"read mail (not in the policy)", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/messages", "alice@corp.example", nil},
-		{"path traversal", "GET", "https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts/%2e%2e/%2e%2e/messages", "alice@corp.example", nil},
-		{"a host with no destination", "GET", "https://login.live.com/", "", nil},
-		{"cloud metadata endpoint", "GET", "https://169.254.169.254/latest/meta-data/", "", nil},
-	}
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CALL\tSTATUS\tDECISION\tREASON")
-	for _, c := range calls {
-		req, err := http.NewRequestWithContext(ctx, c.method, c.url, nil)
-		if err != nil {
-			return err
-		}
-		if c.subject != "" {
-			req.Header.Set("Syncgate-Subject", c.subject)
-		}
-		status, decision, reason := doDemoCall(client, req)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.what, status, decision, reason)
-	}
-	tw.Flush()
-
-	// Verify the log the way an auditor would.
-	files, err := audit.Files(cfg.path(cfg.Audit.Path))
-	if err != nil {
-		return err
-	}
-	res, err := audit.Verify(ctx, files, audit.VerifyOptions{})
-	if err != nil {
-		return fmt.Errorf("verify audit log: %w", err)
-	}
-	state := "intact"
-	if !res.Intact {
-		state = "BROKEN at " + res.Problem.String()
-	}
-	fmt.Fprintf(out, "\naudit log  %s\n  %d records, chain %s\n  verify:   syncgate audit verify %s\n  query:    syncgate audit query --decision deny %s\n",
-		cfg.path(cfg.Audit.Path), res.Records, state, cfg.path(cfg.Audit.Path), cfg.path(cfg.Audit.Path))
-	if keep {
-		fmt.Fprintf(out, "\ngateway running; try:\n  curl --proxy https://%s --proxy-cacert %s --proxy-cert %s --proxy-key %s --cacert %s -H 'Syncgate-Subject: alice@corp.example' https://graph.microsoft.com/v1.0/users/alice@corp.example/contacts\n",
-			gw.Addr, filepath.Join(env.gwDir, certs.RootCAFile), env.clientCert, env.clientKey, filepath.Join(env.gwDir, certs.InterceptCAFile))
-		<-ctx.Done()
-	}
-	return nil
 }
 
 // doDemoCall makes one call and reads the gateway's verdict from the response.

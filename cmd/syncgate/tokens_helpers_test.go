@@ -459,6 +459,9 @@ func newTokenEnv(t *testing.T, o tokenEnvOpts) *tokenEnv {
 	}
 	var secretsYAML, googleKey string
 	if o.vault {
+		// The Vault client retries a failing call with backoff (real
+		// time); the outage tests are about the broker, so no retries.
+		t.Setenv("VAULT_MAX_RETRIES", "0")
 		root := randSecret(t, "hvs.root")
 		e.mustNotLeak(root, "vault root token")
 		e.vemu = emuvault.New(emuvault.Options{Clock: e.clk, RootToken: root})
