@@ -175,7 +175,7 @@ func (p *pebble) issuingRoots(t *testing.T) *x509.CertPool {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	cs, err := parseCertsPEM(b)
+	cs, err := ParseCertsPEM(b)
 	if err != nil {
 		t.Fatalf("pebble root: %v", err)
 	}

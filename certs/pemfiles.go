@@ -77,8 +77,9 @@ func loadKeyPair(certFile, keyFile string, now time.Time) (*tls.Certificate, err
 	return &c, nil
 }
 
-// parseCertsPEM returns every CERTIFICATE block in b.
-func parseCertsPEM(b []byte) ([]*x509.Certificate, error) {
+// ParseCertsPEM returns every certificate in the PEM data b (other block
+// types are skipped); no certificate at all is an error.
+func ParseCertsPEM(b []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for {
 		var blk *pem.Block
@@ -107,7 +108,7 @@ func readCertsFile(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	cs, err := parseCertsPEM(b)
+	cs, err := ParseCertsPEM(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,27 +18,6 @@ import (
 	"github.com/syncgate/syncgate/audit"
 )
 
-// runAudit runs the CLI in-process and returns stdout, stderr and the exit
-// code main would use.
-func runAudit(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := newRootCmd()
-	var out, errb bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errb)
-	cmd.SetArgs(args)
-	err := cmd.Execute()
-	code := 0
-	if err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		errb.WriteString(err.Error())
-	}
-	return out.String(), errb.String(), code
-}
 
 var auditBase = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -110,7 +88,7 @@ func makeAuditLog(t *testing.T, n int, o audit.Options) (string, []*audit.Record
 
 func TestAuditVerifyCLI(t *testing.T) {
 	path, _ := makeAuditLog(t, 30, audit.Options{RotateSize: 2000, Gzip: true})
-	out, errs, code := runAudit(t, "audit", "verify", path)
+	out, errs, code := runCLI(t, "audit", "verify", path)
 	if code != 0 || !strings.Contains(out, "intact: 30 records, seq 1..30") {
 		t.Fatalf("intact log: code %d out %q err %q", code, out, errs)
 	}
@@ -141,16 +119,16 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if !damaged {
 		t.Fatal("seq 12 not found")
 	}
-	out, _, code = runAudit(t, "audit", "verify", path)
+	out, _, code = runCLI(t, "audit", "verify", path)
 	if code != auditExitBroken || !strings.Contains(out, "BROKEN at seq 12") || !strings.Contains(out, "hash mismatch") {
 		t.Fatalf("damaged log: code %d out %q", code, out)
 	}
-	out, _, code = runAudit(t, "audit", "verify", "--json", path)
+	out, _, code = runCLI(t, "audit", "verify", "--json", path)
 	var res audit.VerifyResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != auditExitBroken || res.Intact || res.Problem.Seq != 12 {
 		t.Fatalf("--json: code %d %v %+v", code, err, res)
 	}
-	if _, _, code := runAudit(t, "audit", "verify", filepath.Join(t.TempDir(), "missing.jsonl")); code != auditExitUsage {
+	if _, _, code := runCLI(t, "audit", "verify", filepath.Join(t.TempDir(), "missing.jsonl")); code != auditExitUsage {
 		t.Fatalf("missing file: code %d, want %d", code, auditExitUsage)
 	}
 }
@@ -158,18 +136,18 @@ func TestAuditVerifyCLI(t *testing.T) {
 func TestAuditVerifyPubkeyCLI(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "ckpt.key")
-	pub, _, code := runAudit(t, "audit", "keygen", "--out", keyFile)
+	pub, _, code := runCLI(t, "audit", "keygen", "--out", keyFile)
 	if code != 0 || !strings.Contains(pub, "BEGIN PUBLIC KEY") {
 		t.Fatalf("keygen: %d %q", code, pub)
 	}
-	if _, _, code := runAudit(t, "audit", "keygen", "--out", keyFile); code == 0 {
+	if _, _, code := runCLI(t, "audit", "keygen", "--out", keyFile); code == 0 {
 		t.Fatal("keygen overwrote an existing key")
 	}
 	st, _ := os.Stat(keyFile)
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v", st.Mode().Perm())
 	}
-	exported, _, code := runAudit(t, "audit", "pubkey", "--key", keyFile)
+	exported, _, code := runCLI(t, "audit", "pubkey", "--key", keyFile)
 	if code != 0 || exported != pub {
 		t.Fatalf("pubkey export differs from keygen output: %q vs %q", exported, pub)
 	}
@@ -181,19 +159,19 @@ func TestAuditVerifyPubkeyCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	path, _ := makeAuditLog(t, 25, audit.Options{Signer: signer, CheckpointEvery: 10})
-	out, _, code := runAudit(t, "audit", "verify", "--pubkey", pubFile, path)
+	out, _, code := runCLI(t, "audit", "verify", "--pubkey", pubFile, path)
 	if code != 0 || !strings.Contains(out, "signed:") {
 		t.Fatalf("signed log: %d %q", code, out)
 	}
 	otherKey := filepath.Join(dir, "other.key")
-	otherPub, _, _ := runAudit(t, "audit", "keygen", "--out", otherKey)
+	otherPub, _, _ := runCLI(t, "audit", "keygen", "--out", otherKey)
 	otherFile := filepath.Join(dir, "other.pub")
 	os.WriteFile(otherFile, []byte(otherPub), 0o644)
-	out, _, code = runAudit(t, "audit", "verify", "--pubkey", otherFile, path)
+	out, _, code = runCLI(t, "audit", "verify", "--pubkey", otherFile, path)
 	if code != auditExitBroken || !strings.Contains(out, "unknown signing key") {
 		t.Fatalf("verify with the wrong key: %d %q", code, out)
 	}
-	if _, _, code := runAudit(t, "audit", "verify", "--vault", path); code != auditExitUsage {
+	if _, _, code := runCLI(t, "audit", "verify", "--vault", path); code != auditExitUsage {
 		t.Fatalf("--vault: code %d", code)
 	}
 }
@@ -228,7 +206,7 @@ func TestAuditQueryCLI(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			out, errs, code := runAudit(t, append(append([]string{"audit", "query"}, c.args...), path)...)
+			out, errs, code := runCLI(t, append(append([]string{"audit", "query"}, c.args...), path)...)
 			if code != 0 {
 				t.Fatalf("code %d: %s", code, errs)
 			}
@@ -248,7 +226,7 @@ func TestAuditQueryCLI(t *testing.T) {
 		})
 	}
 
-	out, _, code := runAudit(t, "audit", "query", "--format", "csv", "--decision", "deny", path)
+	out, _, code := runCLI(t, "audit", "query", "--format", "csv", "--decision", "deny", path)
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if code != 0 || err != nil || len(rows) != 1+count(func(r *audit.Record) bool { return !r.Decision.Allow }) {
 		t.Fatalf("csv: code %d err %v rows %d", code, err, len(rows))
@@ -261,12 +239,12 @@ func TestAuditQueryCLI(t *testing.T) {
 			t.Fatalf("csv cell starts a formula: %q", reason)
 		}
 	}
-	out, _, code = runAudit(t, "audit", "query", "--format", "table", "--client", "batch", path)
+	out, _, code = runCLI(t, "audit", "query", "--format", "table", "--client", "batch", path)
 	if code != 0 || !strings.HasPrefix(out, "TIME") || strings.Count(out, "\n") != 1+count(func(r *audit.Record) bool { return r.Client.Name == "batch" }) {
 		t.Fatalf("table: code %d\n%s", code, out)
 	}
 	for _, bad := range [][]string{{"--decision", "maybe"}, {"--since", "yesterday"}, {"--format", "xml"}, {"--status", "abc"}} {
-		if _, _, code := runAudit(t, append(append([]string{"audit", "query"}, bad...), path)...); code != auditExitUsage {
+		if _, _, code := runCLI(t, append(append([]string{"audit", "query"}, bad...), path)...); code != auditExitUsage {
 			t.Errorf("%v: code %d, want %d", bad, code, auditExitUsage)
 		}
 	}
@@ -274,7 +252,7 @@ func TestAuditQueryCLI(t *testing.T) {
 
 func TestAuditSummaryCLI(t *testing.T) {
 	path, recs := makeAuditLog(t, 30, audit.Options{})
-	out, _, code := runAudit(t, "audit", "summary", "--format", "json", "--since", auditBase.Add(-time.Hour).Format(time.RFC3339), path)
+	out, _, code := runCLI(t, "audit", "summary", "--format", "json", "--since", auditBase.Add(-time.Hour).Format(time.RFC3339), path)
 	var s audit.Summary
 	if err := json.Unmarshal([]byte(out), &s); err != nil || code != 0 {
 		t.Fatalf("summary json: %v %d %q", err, code, out)
@@ -293,7 +271,7 @@ func TestAuditSummaryCLI(t *testing.T) {
 	if fmt.Sprint(s.ByClient) != fmt.Sprint(want) || s.ByDecision["deny"] != denies || len(s.Denials) != denies {
 		t.Fatalf("summary %+v, want clients %v denies %d", s, want, denies)
 	}
-	out, _, code = runAudit(t, "audit", "summary", path)
+	out, _, code = runCLI(t, "audit", "summary", path)
 	for _, sect := range []string{"by destination", "by decision", "by client", "deny reasons", "=cmd|reason 1"} {
 		if !strings.Contains(out, sect) || code != 0 {
 			t.Fatalf("text summary lacks %q:\n%s", sect, out)
@@ -318,7 +296,7 @@ func TestAuditVerifyWhileWriting(t *testing.T) {
 		}
 	}()
 	for i := 0; i < 5; i++ {
-		out, _, code := runAudit(t, "audit", "verify", path)
+		out, _, code := runCLI(t, "audit", "verify", path)
 		if code != 0 && !strings.Contains(out, "truncated tail") {
 			t.Fatalf("concurrent verify: %d %s", code, out)
 		}

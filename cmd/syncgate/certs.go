@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -164,29 +162,16 @@ func describeServeConfig(cfg *serveConfig) ([]certs.CertInfo, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", role, err)
 		}
-		n := 0
-		for {
-			var blk *pem.Block
-			blk, b = pem.Decode(b)
-			if blk == nil {
-				break
-			}
-			if blk.Type != "CERTIFICATE" {
-				continue
-			}
-			c, err := x509.ParseCertificate(blk.Bytes)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", role, p, err)
-			}
+		cs, err := certs.ParseCertsPEM(b)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", role, p, err)
+		}
+		for i, c := range cs {
 			r := role
-			if n > 0 {
+			if i > 0 {
 				r = role + " (chain)"
 			}
 			out = append(out, certs.Describe(r, p, c))
-			n++
-		}
-		if n == 0 {
-			return fmt.Errorf("%s: %s holds no certificate", role, p)
 		}
 		return nil
 	}
