@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -452,10 +453,9 @@ func (s *Server) roundTrip(ctx context.Context, g *generation, dest *policy.Dest
 	if resp.TLS != nil {
 		cs := resp.TLS
 		up.TLSVersion = tlsVersionName(cs.Version)
-		up.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+		up.Cipher = cipherName(cs.CipherSuite)
 		if len(cs.PeerCertificates) > 0 {
-			up.CertSHA256 = sha256Hex(cs.PeerCertificates[0].Raw)
-			up.Issuer = cs.PeerCertificates[0].Issuer.String()
+			up.CertSHA256, up.Issuer = s.certFacts(cs.PeerCertificates[0])
 		}
 	}
 	return resp, nil
@@ -547,9 +547,9 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 		if chunked || resp.ContentLength > 64<<10 {
 			w = &flushWriter{w: w, bw: bw}
 		}
-		buf := copyBufs.Get().(*[]byte)
+		buf := s.copyBufs.Get().(*[]byte)
 		n, err := io.CopyBuffer(w, resp.Body, *buf)
-		copyBufs.Put(buf)
+		s.copyBufs.Put(buf)
 		if err != nil || (resp.ContentLength >= 0 && n != resp.ContentLength) {
 			// The response is incomplete; the client sees a cut connection,
 			// never a short body it could take for whole.
@@ -661,8 +661,40 @@ func (s *Server) writeError(bw *bufio.Writer, ex *exchange, status int, reason s
 	return !closeConn
 }
 
-// copyBufs are the relay's copy buffers, reused across requests.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// cipherNames is built once: tls.CipherSuiteName allocates the whole suite
+// list on every call, which showed in profiles at one call per request.
+var cipherNames = func() map[uint16]string {
+	m := map[uint16]string{}
+	for _, c := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		m[c.ID] = c.Name
+	}
+	return m
+}()
+
+func cipherName(id uint16) string {
+	if n, ok := cipherNames[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id)
+}
+
+// certFacts returns the audit facts of an upstream leaf. A keep-alive
+// connection presents the same *x509.Certificate on every response, so the
+// hash and issuer string are computed once per certificate.
+func (s *Server) certFacts(c *x509.Certificate) (sha, issuer string) {
+	if v, ok := s.factCache.Load(c); ok {
+		f := v.([2]string)
+		return f[0], f[1]
+	}
+	f := [2]string{sha256Hex(c.Raw), c.Issuer.String()}
+	if s.factCount.Add(1) > 4096 {
+		// Bound the cache; upstream certificates are few, so this is rare.
+		s.factCache.Clear()
+		s.factCount.Store(0)
+	}
+	s.factCache.Store(c, f)
+	return f[0], f[1]
+}
 
 // flushWriter flushes after every write so streamed responses are not held
 // back by the gateway's buffer.

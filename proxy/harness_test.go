@@ -127,7 +127,7 @@ type harness struct {
 	files    map[string]string // named PEM files for curl
 	// auditPathOverride puts the audit log elsewhere (a small tmpfs).
 	auditPathOverride string
-	logBuf   *syncBuffer
+	logBuf            *syncBuffer
 }
 
 type syncBuffer struct {

@@ -132,6 +132,12 @@ type Server struct {
 
 	gen atomic.Pointer[generation]
 
+	// factCache maps an upstream leaf to its audit facts (hash, issuer).
+	factCache sync.Map
+	factCount atomic.Int64
+	// copyBufs are the relay's copy buffers, reused across requests.
+	copyBufs sync.Pool
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	per   map[string]int // open connections per client key
@@ -157,6 +163,7 @@ func New(o Options) (*Server, error) {
 		conns:  make(map[net.Conn]struct{}),
 		per:    make(map[string]int),
 	}
+	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
