@@ -193,6 +193,21 @@ func (c *serveConfig) brokerClient() string {
 	return c.BrokerClient
 }
 
+// credentials returns the credentials with file paths made relative to the
+// config file, as for every other path in it.
+func (c *serveConfig) credentials() map[string]vault.CredentialConfig {
+	out := make(map[string]vault.CredentialConfig, len(c.Credentials))
+	for name, cr := range c.Credentials {
+		if cr.Certificate != nil && cr.Certificate.File != "" {
+			ref := *cr.Certificate
+			ref.File = c.path(ref.File)
+			cr.Certificate = &ref
+		}
+		out[name] = cr
+	}
+	return out
+}
+
 func (c *serveConfig) failClosed() bool { return c.Audit.FailClosed == nil || *c.Audit.FailClosed }
 
 // network converts the network section, normalising host names the same way

@@ -163,7 +163,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		if vs, ok := g.store.(*vault.VaultStore); ok {
 			bo.Transit = vs.Transit()
 		}
-		g.broker, err = vault.NewBroker(ctx, cfg.Credentials, g.store, bo)
+		g.broker, err = vault.NewBroker(ctx, cfg.credentials(), g.store, bo)
 		if err != nil {
 			return nil, fmt.Errorf("credentials: %w", err)
 		}

@@ -36,7 +36,7 @@ func tokenRequestRecords(recs []audit.Record, host string) []audit.Record {
 }
 
 func TestTokenGraphClientCredentials(t *testing.T) {
-	for _, cred := range []string{"graph-secret", "graph-cert"} {
+	for _, cred := range []string{"graph-secret", "graph-cert", "graph-cert-file"} {
 		t.Run(cred, func(t *testing.T) {
 			e := newTokenEnv(t, tokenEnvOpts{graphCred: cred})
 			// No Authorization from the client, then a forged one: both get
@@ -531,5 +531,24 @@ func TestTokenLeakCheckFindsPlantedSecrets(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("leak check missed: %s\nfound:\n%s", want, got)
 		}
+	}
+}
+
+// BenchmarkTokenInjectedGraphRequest: one Graph call through the gateway
+// with a cached injected token (policy, injection, upstream TLS, audit with
+// fsync always).
+func BenchmarkTokenInjectedGraphRequest(b *testing.B) {
+	e := newTokenEnv(b, tokenEnvOpts{})
+	if r := e.do("GET", graphContactsURL(tkAlice), tkAlice, ""); r.status != 200 {
+		b.Fatalf("warm-up: %d %s", r.status, r.body)
+	}
+	for b.Loop() {
+		if r := e.do("GET", graphContactsURL(tkAlice), tkAlice, ""); r.status != 200 {
+			b.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	b.StopTimer()
+	if n := e.okTokenRequests("graph-secret", ""); n != 1 {
+		b.Fatalf("%d token requests during the benchmark, want 1", n)
 	}
 }

@@ -54,7 +54,8 @@ const (
 // tokenEnvOpts selects the variant of the environment.
 type tokenEnvOpts struct {
 	// graphCred is the credential the graph destination uses:
-	// "graph-secret" (default) or "graph-cert".
+	// "graph-secret" (default), "graph-cert" (certificate in the store) or
+	// "graph-cert-file" (certificate in a file next to the config).
 	graphCred string
 	// vault keeps the secrets in the Vault emulator (real TLS) and signs
 	// Google assertions with a Transit key instead of a stored PEM key.
@@ -71,7 +72,7 @@ type tokenEnvOpts struct {
 // (certificates from its own CA, for its real host names) and an in-process
 // gateway in front of them, wired from a serve config on disk.
 type tokenEnv struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	clk *clock.Fake
 
@@ -216,7 +217,7 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 
 // rsaCertPEM makes an RSA key (PKCS#8 PEM) and a self-signed certificate for
 // it, as an app registration or a connected app carries.
-func rsaCertPEM(t *testing.T, cn string) (keyPEM, certPEM []byte) {
+func rsaCertPEM(t testing.TB, cn string) (keyPEM, certPEM []byte) {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -235,7 +236,7 @@ func rsaCertPEM(t *testing.T, cn string) (keyPEM, certPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func randSecret(t *testing.T, prefix string) string {
+func randSecret(t testing.TB, prefix string) string {
 	t.Helper()
 	b := make([]byte, 18)
 	if _, err := rand.Read(b); err != nil {
@@ -246,7 +247,7 @@ func randSecret(t *testing.T, prefix string) string {
 
 // serveTLS starts h on 127.0.0.1 with a certificate for hosts from a fresh
 // CA in dir; the CA's root-ca.pem is what the policy's bundle trusts.
-func serveTLS(t *testing.T, dir string, hosts []string, h http.Handler) *httptest.Server {
+func serveTLS(t testing.TB, dir string, hosts []string, h http.Handler) *httptest.Server {
 	t.Helper()
 	if _, err := certs.InitDir(dir, certs.InitOptions{Names: hosts}); err != nil {
 		t.Fatal(err)
@@ -342,6 +343,13 @@ credentials:
     scope: https://graph.microsoft.com/.default
     private_key: {secret: graph/cert-key}
     certificate: {secret: graph/cert}
+  graph-cert-file:
+    type: oauth2_client_credentials
+    token_url: https://login.microsoftonline.com/` + tkTenant + `/oauth2/v2.0/token
+    client_id: ` + tkGraphClient + `
+    scope: https://graph.microsoft.com/.default
+    private_key: {secret: graph/cert-key}
+    certificate: {file: graph-app.pem}    # relative to this file
   google-dwd:
     type: google_service_account
     client_id: ` + tkSAEmail + `
@@ -360,7 +368,7 @@ credentials:
 
 // newTokenEnv builds the emulators, the secrets, the PKI, the policy and the
 // serve config, and starts the gateway. Everything stops with the test.
-func newTokenEnv(t *testing.T, o tokenEnvOpts) *tokenEnv {
+func newTokenEnv(t testing.TB, o tokenEnvOpts) *tokenEnv {
 	t.Helper()
 	if o.graphCred == "" {
 		o.graphCred = "graph-secret"
@@ -445,6 +453,8 @@ func newTokenEnv(t *testing.T, o tokenEnvOpts) *tokenEnv {
 		fmt.Fprintf(&hostLines, "    %s: %q\n", h, a)
 	}
 
+	writeTestFile(t, filepath.Join(e.dir, "graph-app.pem"), string(graphCert))
+
 	// The secret store.
 	secrets := map[string][]byte{
 		"graph/client-secret": []byte(e.graphSecret),
@@ -512,9 +522,9 @@ func newTokenEnv(t *testing.T, o tokenEnvOpts) *tokenEnv {
 	if _, err := certs.InitDir(filepath.Join(e.dir, "gw"), certs.InitOptions{Names: []string{"127.0.0.1"}}); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(e.dir, "policy.yaml"), fmt.Sprintf(tokenPolicy, o.loginBundle, o.graphCred))
+	writeTestFile(t, filepath.Join(e.dir, "policy.yaml"), fmt.Sprintf(tokenPolicy, o.loginBundle, o.graphCred))
 	cfgPath := filepath.Join(e.dir, "serve.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(tokenServeConfig, hostLines.String(), secretsYAML, googleKey))
+	writeTestFile(t, cfgPath, fmt.Sprintf(tokenServeConfig, hostLines.String(), secretsYAML, googleKey))
 	cfg, err := loadServeConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -641,7 +651,19 @@ func ewsSyncBody(impersonate string) string {
 // records reads the audit log.
 func (e *tokenEnv) records() []audit.Record {
 	e.t.Helper()
-	return readRecords(e.t, filepath.Join(e.dir, "audit.jsonl"))
+	b, err := os.ReadFile(filepath.Join(e.dir, "audit.jsonl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			e.t.Fatalf("audit record %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // tokenEvents are the broker's token records of one event kind for a
@@ -693,7 +715,16 @@ func errorBody(t *testing.T, r gwResp) (kind, reason string) {
 // metrics fetches the gateway's /metrics page.
 func (e *tokenEnv) metrics() string {
 	e.t.Helper()
-	return httpGet(e.t, "http://"+e.gw.MetricsAddr+"/metrics")
+	resp, err := http.Get("http://" + e.gw.MetricsAddr + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // checkNoLeaks fails the test for every registered secret value found in
@@ -743,7 +774,14 @@ func (e *tokenEnv) leaks() []string {
 	return out
 }
 
-func readFileString(t *testing.T, p string) string {
+func writeTestFile(t testing.TB, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFileString(t testing.TB, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
