@@ -20,9 +20,11 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -411,7 +413,7 @@ func (b *Broker) readSecret(ctx context.Context, credential, name string) ([]byt
 		if errors.Is(err, ErrNotFound) {
 			return nil, noCred(credential, "secret %q is not in the store", name)
 		}
-		return nil, noCred(credential, "secret store: %v", err)
+		return nil, noCred(credential, "secret store: %s", describeStoreErr(err))
 	}
 	vk := credential + "\x00" + name
 	b.mu.Lock()
@@ -646,7 +648,7 @@ func (b *Broker) signJWT(ctx context.Context, c *CredentialConfig, credential st
 	} else {
 		ki, err := b.transitAlg(ctx, c.PrivateKey.Transit)
 		if err != nil {
-			return "", noCred(credential, "transit key %q: %v", c.PrivateKey.Transit, err)
+			return "", noCred(credential, "transit key %q: %s", c.PrivateKey.Transit, describeStoreErr(err))
 		}
 		alg = ki
 	}
@@ -666,7 +668,7 @@ func (b *Broker) signJWT(ctx context.Context, c *CredentialConfig, credential st
 		var err error
 		sig, salg, err = b.o.Transit.SignJWT(ctx, c.PrivateKey.Transit, []byte(input))
 		if err != nil {
-			return "", noCred(credential, "%v", err)
+			return "", noCred(credential, "transit key %q: %s", c.PrivateKey.Transit, describeStoreErr(err))
 		}
 		if salg != alg {
 			return "", noCred(credential, "transit key %q changed type during signing", c.PrivateKey.Transit)
@@ -700,4 +702,34 @@ func signLocal(k crypto.Signer, input []byte) ([]byte, error) {
 		return out, nil
 	}
 	return nil, errors.New("unsupported key type")
+}
+
+// describeStoreErr says what went wrong with the secret store in one short
+// line. The error reaches clients in a 503 reason, and the Vault client's own
+// messages carry request URLs and response bodies that name internal
+// addresses; the full error is in the gateway's log.
+func describeStoreErr(err error) string {
+	var re *vaultapi.ResponseError
+	if errors.As(err, &re) {
+		msg := "Vault answered " + strconv.Itoa(re.StatusCode)
+		if len(re.Errors) > 0 {
+			msg += " (" + firstLine(re.Errors[0], 120) + ")"
+		}
+		return msg
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "Vault unreachable"
+	}
+	return firstLine(err.Error(), 160)
+}
+
+func firstLine(s string, max int) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
 }

@@ -441,6 +441,9 @@ func TestTokenVaultTransitAndOutage(t *testing.T) {
 	}
 	if kind, reason := errorBody(t, r); kind != "unavailable" || !strings.Contains(reason, "credential unavailable") || !strings.Contains(reason, tkTransitKey) {
 		t.Errorf("error %q reason %q", kind, reason)
+	} else if strings.Contains(reason, "https://") || strings.Contains(reason, "127.0.0.1") || strings.Contains(reason, "\n") {
+		// The reason reaches the client: no internal address, no Vault client dump.
+		t.Errorf("reason exposes internals: %q", reason)
 	}
 	if e.rec.hostCount(google.HostAPIs) != apiBefore {
 		t.Error("calendar reached without a credential")
