@@ -515,3 +515,23 @@ func (f *failingAudit) Healthy() error {
 	}
 	return f.AuditWriter.Healthy()
 }
+
+func TestMonitorModeForwardsAndRecordsWouldDeny(t *testing.T) {
+	h := newPKI(t)
+	up := newUpstream(t, upstreamOpts{cert: h.upCA.Issue(t, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS})
+	pol := strings.Replace(basePolicy, "mode: enforce", "mode: monitor", 1)
+	h.start(harnessOpts{policy: pol, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
+	r := curl(t, append(h.viaPlain(), "http://graph.test.example/admin")...)
+	if r.status != 200 || up.count() != 1 {
+		t.Fatalf("monitor mode: status %d, upstream hits %d", r.status, up.count())
+	}
+	rec := h.lastHTTP()
+	if !rec.Decision.Allow || !rec.Decision.WouldDeny || rec.Decision.Mode != "monitor" || rec.Decision.Reason == "" {
+		t.Fatalf("record %+v", rec.Decision)
+	}
+	// A host with no destination has no TLS policy to forward under: still refused.
+	r = curl(t, append(h.viaPlain(), "http://nowhere.test.example/")...)
+	if r.status != 403 {
+		t.Fatalf("unknown host in monitor mode: %d", r.status)
+	}
+}
