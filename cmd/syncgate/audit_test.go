@@ -18,7 +18,6 @@ import (
 	"github.com/syncgate/syncgate/audit"
 )
 
-
 var auditBase = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // auditRecord is record i of the test log: clients alternate, every third
