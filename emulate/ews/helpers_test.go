@@ -1,12 +1,8 @@
 package ews
 
 import (
-	"context"
-	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,22 +41,8 @@ func newEnv(t *testing.T, o Options) *env {
 	}
 	must(t, srv.GrantImpersonation(svcUser, alice))
 	must(t, srv.GrantImpersonation(svcUser, bob))
-	ca := testpki.NewCA(t, "ews test CA")
-	leaf := ca.Issue(t, testpki.LeafOpts{CN: srv.Hosts()[0], DNS: srv.Hosts()})
-	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &env{srv: srv, clk: clk, client: &http.Client{Transport: tr}}
+	_, client, _ := testpki.ServeHosts(t, srv.Handler(), srv.Hosts()...)
+	return &env{srv: srv, clk: clk, client: client}
 }
 
 func must(t testing.TB, err error) {

@@ -1,15 +1,12 @@
 package google
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -82,22 +79,7 @@ func newEnv(t testing.TB, o Options) *env {
 	clk := clock.NewFake(t0)
 	o.Clock = clk
 	s := New(o)
-	ca := testpki.NewCA(t, "google emulator test CA")
-	leaf := ca.Issue(t, testpki.LeafOpts{CN: HostAPIs, DNS: s.Hosts()})
-	ts := httptest.NewUnstartedServer(s.Handler())
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2: true,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
+	ts, client, _ := testpki.ServeHosts(t, s.Handler(), s.Hosts()...)
 	key, _ := testKeys()
 	if err := s.AddServiceAccount(ServiceAccount{ClientEmail: saEmail, ClientID: saID, KeyID: saKeyID,
 		PublicKeyPEM: pemPublic(t, key), DWDScopes: []string{ScopeCalendar, ScopeCalendarReadonly, ScopeContacts, ScopeContactsReadonly}}); err != nil {
@@ -108,7 +90,7 @@ func newEnv(t testing.TB, o Options) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{t: t, srv: s, clk: clk, ts: ts, client: &http.Client{Transport: tr}, key: key}
+	return &env{t: t, srv: s, clk: clk, ts: ts, client: client, key: key}
 }
 
 // claims returns a valid assertion claim set for sub and scopes.

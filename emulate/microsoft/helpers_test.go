@@ -2,10 +2,8 @@ package microsoft
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -13,7 +11,6 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,23 +95,8 @@ func newEnv(t *testing.T, o Options) *env {
 	must(t, s.AddUser(User{TenantID: tenantA, ID: carolID, UserPrincipalName: carolUPN, DisplayName: "Carol"}))
 	must(t, s.AddUser(User{TenantID: tenantB, ID: bobID, UserPrincipalName: bobUPN, DisplayName: "Bob"}))
 
-	ca := testpki.NewCA(t, "emulator test CA")
-	leaf := ca.Issue(t, testpki.LeafOpts{CN: GraphHost, DNS: s.Hosts()})
-	ts := httptest.NewUnstartedServer(s.Handler())
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-		ForceAttemptHTTP2: true,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &env{t: t, s: s, clk: clk, ts: ts, c: &http.Client{Transport: tr, Timeout: 30 * time.Second}, key: key, cert: cert}
+	ts, c, _ := testpki.ServeHosts(t, s.Handler(), s.Hosts()...)
+	return &env{t: t, s: s, clk: clk, ts: ts, c: c, key: key, cert: cert}
 }
 
 func must(t testing.TB, err error) {

@@ -1,12 +1,10 @@
 package salesforce
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -14,7 +12,6 @@ import (
 	"encoding/pem"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -102,22 +99,8 @@ func newEnv(t *testing.T, o Options) *env {
 			t.Fatal(err)
 		}
 	}
-	ca := testpki.NewCA(t, "sf test CA")
-	leaf := ca.Issue(t, testpki.LeafOpts{CN: srv.Hosts()[0], DNS: srv.Hosts()})
-	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	addr := ts.Listener.Addr().String()
-	tr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &env{srv: srv, clk: clk, client: &http.Client{Transport: tr}, ts: ts}
+	ts, client, _ := testpki.ServeHosts(t, srv.Handler(), srv.Hosts()...)
+	return &env{srv: srv, clk: clk, client: client, ts: ts}
 }
 
 func (e *env) assertion(t testing.TB, mod func(map[string]any)) string {
