@@ -331,3 +331,15 @@ func TestCertsShowConfig(t *testing.T) {
 		t.Fatalf("output:\n%s", out.String())
 	}
 }
+
+// TestExampleServeConfigLoads keeps examples/syncgate.yaml in step with the
+// config schema (strict decoding: a renamed field fails here).
+func TestExampleServeConfigLoads(t *testing.T) {
+	cfg, err := loadServeConfig(filepath.Join("..", "..", "examples", "syncgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Credentials) != 4 || cfg.Secrets.Backend != "vault" || cfg.Audit.Checkpoint.Transit == "" {
+		t.Fatalf("unexpected example: %+v", cfg)
+	}
+}
