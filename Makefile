@@ -33,12 +33,21 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Run each fuzz target for a short while.
+# Run the fuzz targets of the parsers of outside input for a short while each
+# (FUZZTIME=2m make fuzz for longer).
+FUZZTIME ?= 20s
+FUZZ_TARGETS := \
+	./proxy:FuzzParseHead \
+	./policy:FuzzParse ./policy:FuzzCleanPath ./policy:FuzzNormalizeHost ./policy:FuzzParseEWS \
+	./audit:FuzzVerify ./certs:FuzzInterceptHost \
+	./emulate/ews:FuzzParseRequest ./emulate/salesforce:FuzzParseSOQL ./emulate/salesforce:FuzzParseAssertion \
+	./emulate/microsoft:FuzzParseAssertion ./emulate/microsoft:FuzzParseSelect ./emulate/google:FuzzParseRecurrence
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzCleanPath -fuzztime 20s ./policy
-	$(GO) test -run '^$$' -fuzz FuzzNormalizeHost -fuzztime 20s ./policy
-	$(GO) test -run '^$$' -fuzz FuzzParse$$ -fuzztime 20s ./policy
-	$(GO) test -run '^$$' -fuzz FuzzParseHead -fuzztime 20s ./proxy
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf bin demo-out
