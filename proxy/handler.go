@@ -571,14 +571,22 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 // finishError records a refused request and answers it. It reports whether
 // the connection may continue.
 func (s *Server) finishError(ctx context.Context, bw *bufio.Writer, ex *exchange, status int, reason string, closeConn bool) bool {
-	if ex.rec.Decision == nil {
+	switch d := ex.rec.Decision; {
+	case d == nil:
 		ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
-	} else if !ex.rec.Decision.Allow || ex.rec.Decision.Reason == "" {
-		ex.rec.Decision.Reason = reason
-	}
-	if status != http.StatusForbidden && status != http.StatusProxyAuthRequired && ex.rec.Decision.Allow {
-		// Allowed by policy but failed later: keep allow=true, say why in the response.
-		ex.rec.Decision.Reason = ""
+	case !d.Allow:
+		d.Reason = reason
+	case status == http.StatusForbidden || status == http.StatusProxyAuthRequired:
+		// Policy allowed the request line but a later check refused it
+		// (the credential's instance host, say): that is a deny.
+		d.Allow, d.Reason = false, reason
+	default:
+		// Allowed by policy, failed later (upstream TLS, no credential,
+		// limits): the decision stands and the failure is recorded beside it.
+		if ex.rec.Detail == nil {
+			ex.rec.Detail = map[string]string{}
+		}
+		ex.rec.Detail["error"] = reason
 	}
 	ex.rec.Response = &audit.Response{Status: status}
 	if !s.writeRecord(ctx, ex) && status != http.StatusServiceUnavailable {

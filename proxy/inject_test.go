@@ -110,6 +110,10 @@ func TestNoCredentialMeans503(t *testing.T) {
 	if up.count() != 0 {
 		t.Fatal("forwarded without a credential")
 	}
+	rec := h.lastHTTP()
+	if !rec.Decision.Allow || !strings.Contains(rec.Detail["error"], "credential unavailable") || rec.Response.Status != 503 {
+		t.Fatalf("record: %+v %v %+v", rec.Decision, rec.Detail, rec.Response)
+	}
 }
 
 func TestInstanceHostEnforced(t *testing.T) {
@@ -120,5 +124,8 @@ func TestInstanceHostEnforced(t *testing.T) {
 	r := curl(t, append(h.viaPlain(), "http://crm.test.example/data")...)
 	if r.status != 403 || up.count() != 0 {
 		t.Fatalf("status %d, upstream hits %d", r.status, up.count())
+	}
+	if rec := h.lastHTTP(); rec.Decision.Allow || !strings.Contains(rec.Decision.Reason, "instance host") {
+		t.Fatalf("record: %+v", rec.Decision)
 	}
 }

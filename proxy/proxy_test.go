@@ -453,8 +453,8 @@ destinations:
 			if rec.Upstream == nil || rec.Upstream.Error != c.reason {
 				t.Fatalf("record upstream %+v, want reason %s", rec.Upstream, c.reason)
 			}
-			if !rec.Decision.Allow || rec.Response.Status != 502 {
-				t.Errorf("record %+v %+v", rec.Decision, rec.Response)
+			if !rec.Decision.Allow || rec.Response.Status != 502 || !strings.HasPrefix(rec.Detail["error"], "upstream ") {
+				t.Errorf("record %+v %+v %v", rec.Decision, rec.Response, rec.Detail)
 			}
 			if servers[c.host].count() != 0 {
 				t.Error("upstream handler ran")
