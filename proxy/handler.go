@@ -524,6 +524,9 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 		}
 	case resp.ContentLength >= 0:
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	case pr.HTTP10:
+		// No chunked coding in HTTP/1.0: the body ends when the connection does.
+		closeAfter = true
 	default:
 		chunked = true
 		h.Set("Transfer-Encoding", "chunked")

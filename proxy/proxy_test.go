@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -533,5 +535,32 @@ func TestMonitorModeForwardsAndRecordsWouldDeny(t *testing.T) {
 	r = curl(t, append(h.viaPlain(), "http://nowhere.test.example/")...)
 	if r.status != 403 {
 		t.Fatalf("unknown host in monitor mode: %d", r.status)
+	}
+}
+
+func TestHTTP10ClientGetsCloseDelimitedBody(t *testing.T) {
+	h := newPKI(t)
+	up := newUpstream(t, upstreamOpts{cert: h.upCA.Issue(t, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS,
+		handler: func(w http.ResponseWriter, r *http.Request) {
+			// Flushing before the end makes net/http stream it chunked.
+			w.Write([]byte("first "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("second"))
+		}})
+	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
+	c, err := net.Dial("tcp", h.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET http://graph.test.example/ok HTTP/1.0\r\nHost: graph.test.example\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := string(b)
+	if strings.Contains(strings.ToLower(raw), "transfer-encoding") || !strings.HasSuffix(raw, "first second") {
+		t.Fatalf("HTTP/1.0 response:\n%s", raw)
 	}
 }

@@ -81,6 +81,7 @@ type parsedRequest struct {
 	Length  int64 // -1 when chunked; 0 when no body
 	Expect  bool  // Expect: 100-continue
 	Close   bool  // client asked to close after this request
+	HTTP10  bool  // an HTTP/1.0 client cannot read chunked responses
 }
 
 // parseHead validates and parses a request head. It is strict on purpose:
@@ -143,6 +144,7 @@ func parseHead(head []byte) (*parsedRequest, error) {
 	}
 	p := &parsedRequest{Method: method, Target: target, Header: h}
 	if proto == "HTTP/1.0" {
+		p.HTTP10 = true
 		p.Close = !headerHasToken(h, "Connection", "keep-alive")
 	} else {
 		p.Close = headerHasToken(h, "Connection", "close")
