@@ -63,7 +63,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		Help: "Reloads rejected (the running version was kept), by what failed.",
 	}, []string{"what"})
 	g.reg.MustRegister(g.reloadErrs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	eng, err := loadPolicy(cfg)
+	eng, err := loadPolicy(cfg, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -282,13 +282,34 @@ func (g *gateway) Err() error {
 	return g.err
 }
 
-func loadPolicy(cfg *serveConfig) (*policy.Engine, error) {
+// loadPolicy loads and compiles the config's policy, and checks that every
+// credential and upstream client certificate it names exists in running —
+// the config whose credentials and certificates are in use (credentials are
+// not reloaded). A dangling name would only fail at request time, with a
+// 503; refusing the policy up front tells the operator at once.
+func loadPolicy(cfg, running *serveConfig) (*policy.Engine, error) {
 	p, err := policy.Load(cfg.path(cfg.Policy))
 	if err != nil {
 		return nil, err
 	}
 	e, err := policy.Compile(p)
 	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, d := range p.Destinations {
+		if d.Credential != "" {
+			if _, ok := running.Credentials[d.Credential]; !ok {
+				errs = append(errs, fmt.Errorf("%s: destination %s: credential %q is not in the serve config's credentials", p.File, d.Name, d.Credential))
+			}
+		}
+		if d.ClientCert != "" {
+			if _, ok := running.ClientCerts[d.ClientCert]; !ok {
+				errs = append(errs, fmt.Errorf("%s: destination %s: client_cert %q is not in the serve config's client_certs", p.File, d.Name, d.ClientCert))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -303,7 +324,7 @@ func (g *gateway) reload(ctx context.Context) error {
 		g.reloadError("config", err)
 		return err
 	}
-	eng, err := loadPolicy(cfg)
+	eng, err := loadPolicy(cfg, g.cfg)
 	if err != nil {
 		g.reloadError("policy", err)
 		return err

@@ -343,3 +343,21 @@ func TestExampleServeConfigLoads(t *testing.T) {
 		t.Fatalf("unexpected example: %+v", cfg)
 	}
 }
+
+// A policy naming a credential or client certificate the serve config does
+// not have is refused at start, not discovered as 503s later.
+func TestServeRefusesDanglingPolicyReferences(t *testing.T) {
+	bin := syncgateBinary(t)
+	for _, extra := range []string{"    credential: nowhere\n", "    client_cert: nowhere\n"} {
+		e := newServeEnv(t)
+		pol := strings.Replace(fmt.Sprintf(servePolicy, "v1", `"/ok"`), "    clients: [sidecar]\n", "    clients: [sidecar]\n"+extra, 1)
+		e.writePolicy(t, pol)
+		// Bounded: a gateway that wrongly starts would otherwise run forever.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "serve", "--config", e.cfg).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), `"nowhere" is not in the serve config`) {
+			t.Fatalf("%s: exit %v, output %s", strings.TrimSpace(extra), err, out)
+		}
+	}
+}
