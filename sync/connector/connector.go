@@ -1,0 +1,110 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncgate/syncgate/sync/model"
+)
+
+// Scope says whose items and which of them a call is about.
+type Scope struct {
+	User string     // the acting user's address (Syncgate-Subject)
+	Kind model.Kind // contacts or events
+	// Events only: the window a mailbox is read in. Items outside it are
+	// neither listed nor reported as deleted.
+	WindowStart, WindowEnd time.Time
+}
+
+// Changes is the result of one complete read. A connector returns it only
+// when every page was read; a partial read is an error, never a shorter
+// list (a short list would look like deletions).
+type Changes struct {
+	// Items changed or created since the cursor, with full content.
+	Items []*model.Item
+	// Deleted are ids the side reports as deleted (tombstones). A Graph
+	// @removed with reason "changed" (left the window) is not a deletion.
+	Deleted []string
+	// Full is true when Items is the complete current set (no cursor, or
+	// after a resync): anything paired but absent may have been deleted and
+	// the engine confirms with Get before treating it so.
+	Full bool
+	// Cursor is what to pass next time; stored only after the pass commits.
+	Cursor string
+}
+
+// Connector is one end of a sync for one service.
+type Connector interface {
+	// Side reports which side this connector is.
+	Side() model.Side
+	// Changes reads everything changed since cursor ("" = full listing).
+	// ErrResync means the cursor is no longer valid: call again with "".
+	Changes(ctx context.Context, s Scope, cursor string) (*Changes, error)
+	// Get reads one item; ErrNotFound when it no longer exists.
+	Get(ctx context.Context, s Scope, id string) (*model.Item, error)
+	// FindByKey returns the item carrying syncgate's idempotency key, or
+	// nil, nil when there is none. It is how an interrupted create is
+	// finished without a duplicate.
+	FindByKey(ctx context.Context, s Scope, key string) (*model.Item, error)
+	// Create writes a new item carrying key and returns it as stored (id,
+	// marker and content as the side now holds them). It must not invite
+	// attendees or send anything.
+	Create(ctx context.Context, s Scope, key string, it *model.Item) (*model.Item, error)
+	// Update replaces the synced fields of id if its marker still is
+	// marker (ErrConflict otherwise) and returns the item as stored.
+	Update(ctx context.Context, s Scope, id, marker string, it *model.Item) (*model.Item, error)
+	// Delete removes id. ErrNotFound when it is already gone.
+	Delete(ctx context.Context, s Scope, id, marker string) error
+}
+
+// Sentinel errors the engine acts on. Wrap them with %w.
+var (
+	// ErrNotFound: the item does not exist (any more).
+	ErrNotFound = errors.New("item not found")
+	// ErrConflict: the marker moved since it was read (HTTP 412, EWS
+	// ErrorIrresolvableConflict); re-read and re-decide.
+	ErrConflict = errors.New("item changed since it was read")
+	// ErrResync: the stored cursor is invalid (Graph 410, Google 410,
+	// EWS ErrorInvalidSyncStateData); list everything again.
+	ErrResync = errors.New("sync cursor no longer valid; full resync required")
+	// ErrOrgLimit: the organisation is out of API calls (Salesforce
+	// REQUEST_LIMIT_EXCEEDED): pause every user of this org.
+	ErrOrgLimit = errors.New("organisation API limit exceeded")
+	// ErrUnsupported: the item cannot be represented on this side (e.g.
+	// a recurrence pattern); recorded as unresolved, not retried.
+	ErrUnsupported = errors.New("item not representable on this side")
+)
+
+// ThrottledError is returned when the service kept answering 429/503 after
+// the client's bounded retries; RetryAfter is the service's last word.
+type ThrottledError struct {
+	Status     int
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("throttled (HTTP %d, retry after %s)", e.Status, e.RetryAfter)
+}
+
+// HTTPError is an unexpected answer from a service, kept short and free of
+// bodies that could carry data: status, the service's error code, and the
+// gateway request id so the operator can find the call in the audit log.
+type HTTPError struct {
+	Op        string
+	Status    int
+	Code      string
+	RequestID string
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("%s: HTTP %d", e.Op, e.Status)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.RequestID != "" {
+		s += " (gateway request " + e.RequestID + ")"
+	}
+	return s
+}

@@ -1,0 +1,218 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kind is what is synced: contacts or events.
+type Kind string
+
+const (
+	Contacts Kind = "contacts"
+	Events   Kind = "events"
+)
+
+// ParseKind accepts the config and CLI spelling of a kind.
+func ParseKind(s string) (Kind, error) {
+	switch Kind(s) {
+	case Contacts, Events:
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("unknown kind %q (want contacts or events)", s)
+}
+
+// Side is one end of a pair.
+type Side string
+
+const (
+	CRM  Side = "crm"
+	Mail Side = "mail"
+)
+
+// Other returns the opposite side.
+func (s Side) Other() Side {
+	if s == CRM {
+		return Mail
+	}
+	return CRM
+}
+
+// Contact is a person as both sides can hold it. Only these fields are
+// synced; everything else on either side is left alone.
+type Contact struct {
+	FirstName   string `json:"first_name,omitempty"`
+	LastName    string `json:"last_name,omitempty"`
+	Email       string `json:"email,omitempty"`
+	Company     string `json:"company,omitempty"`
+	Title       string `json:"title,omitempty"`
+	Department  string `json:"department,omitempty"`
+	Phone       string `json:"phone,omitempty"`
+	MobilePhone string `json:"mobile_phone,omitempty"`
+	Street      string `json:"street,omitempty"`
+	City        string `json:"city,omitempty"`
+	State       string `json:"state,omitempty"`
+	PostalCode  string `json:"postal_code,omitempty"`
+	Country     string `json:"country,omitempty"`
+	Notes       string `json:"notes,omitempty"`
+}
+
+// Event is a single calendar entry (series arrive in part 2).
+//
+// A timed event is Start/End as instants (stored in UTC). An all-day event
+// is StartDate/EndDate as civil dates (YYYY-MM-DD, EndDate exclusive) and
+// never an instant: turning it into midnight-to-midnight in some zone is
+// exactly the bug that shifts all-day events by a day elsewhere.
+type Event struct {
+	Subject     string    `json:"subject,omitempty"`
+	Location    string    `json:"location,omitempty"`
+	Description string    `json:"description,omitempty"`
+	AllDay      bool      `json:"all_day,omitempty"`
+	Start       time.Time `json:"start,omitzero"`
+	End         time.Time `json:"end,omitzero"`
+	StartDate   string    `json:"start_date,omitempty"`
+	EndDate     string    `json:"end_date,omitempty"`
+	Private     bool      `json:"private,omitempty"`
+	ShowAs      string    `json:"show_as,omitempty"` // busy | free | tentative | oof; "" = busy
+
+	// Not part of the hash: facts the engine filters on.
+	Categories []string `json:"-"` // mailbox categories ("selected events" marker)
+	Series     string   `json:"-"` // "" single; "master", "occurrence", "exception" (part 2)
+}
+
+// Item is one record read from a side.
+type Item struct {
+	ID     string // the side's id (Salesforce 18-char id, Graph id)
+	Marker string // the side's change marker: SystemModstamp, @odata.etag, ChangeKey
+	Key    string // syncgate's idempotency key when the item carries one (external id / extended property)
+	// Owner is the CRM user that owns the record, when the side knows it.
+	Owner string
+	// Modified is the side's last-modified time (SystemModstamp,
+	// lastModifiedDateTime); used by the "newest wins" conflict rule.
+	Modified time.Time
+	Contact  *Contact
+	Event    *Event
+}
+
+// Kind reports which kind the item holds.
+func (it *Item) Kind() Kind {
+	if it.Event != nil {
+		return Events
+	}
+	return Contacts
+}
+
+// Normalize returns a copy with the canonical spelling of every field:
+// trimmed strings, e-mail in lower case, instants in UTC to the second.
+// Connectors call it on what they read so that formatting never counts as a
+// change.
+func (c Contact) Normalize() Contact {
+	for _, p := range []*string{&c.FirstName, &c.LastName, &c.Email, &c.Company, &c.Title, &c.Department,
+		&c.Phone, &c.MobilePhone, &c.Street, &c.City, &c.State, &c.PostalCode, &c.Country, &c.Notes} {
+		*p = strings.TrimSpace(strings.ReplaceAll(*p, "\r\n", "\n"))
+	}
+	c.Email = strings.ToLower(c.Email)
+	return c
+}
+
+// Normalize: see Contact.Normalize. Timed events drop the civil dates and
+// all-day events drop the instants, so only one representation is hashed.
+func (e Event) Normalize() Event {
+	for _, p := range []*string{&e.Subject, &e.Location, &e.Description} {
+		*p = strings.TrimSpace(strings.ReplaceAll(*p, "\r\n", "\n"))
+	}
+	e.ShowAs = strings.ToLower(strings.TrimSpace(e.ShowAs))
+	if e.ShowAs == "busy" {
+		e.ShowAs = ""
+	}
+	if e.AllDay {
+		e.Start, e.End = time.Time{}, time.Time{}
+	} else {
+		e.StartDate, e.EndDate = "", ""
+		e.Start = e.Start.UTC().Truncate(time.Second)
+		e.End = e.End.UTC().Truncate(time.Second)
+	}
+	if len(e.Categories) > 0 {
+		c := append([]string(nil), e.Categories...)
+		sort.Strings(c)
+		e.Categories = c
+	}
+	return e
+}
+
+// Hash is the content hash over the synced fields of the item, hex SHA-256
+// of their canonical JSON. Ids, markers and keys are not content.
+func (it *Item) Hash() string {
+	var v any
+	switch {
+	case it.Event != nil:
+		v = struct {
+			K string `json:"k"`
+			E Event  `json:"e"`
+		}{"event", it.Event.Normalize()}
+	case it.Contact != nil:
+		v = struct {
+			K string  `json:"k"`
+			C Contact `json:"c"`
+		}{"contact", it.Contact.Normalize()}
+	default:
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only strings, bools and times: cannot fail.
+		panic(fmt.Sprintf("model: hash: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// MatchKey is the first-sync matching key: contacts by primary e-mail,
+// events by subject + start + end. Empty when the item has none.
+func (it *Item) MatchKey() string {
+	switch {
+	case it.Contact != nil:
+		if e := strings.ToLower(strings.TrimSpace(it.Contact.Email)); e != "" {
+			return "email:" + e
+		}
+	case it.Event != nil:
+		e := it.Event.Normalize()
+		if e.AllDay {
+			return "event:" + strings.ToLower(e.Subject) + "|" + e.StartDate + "|" + e.EndDate
+		}
+		return "event:" + strings.ToLower(e.Subject) + "|" + e.Start.Format(time.RFC3339) + "|" + e.End.Format(time.RFC3339)
+	}
+	return ""
+}
+
+// NameKey is the second contact matching key: first + last name + company.
+func (it *Item) NameKey() string {
+	if it.Contact == nil {
+		return ""
+	}
+	c := it.Contact.Normalize()
+	if c.LastName == "" {
+		return ""
+	}
+	return "name:" + strings.ToLower(c.FirstName+"|"+c.LastName+"|"+c.Company)
+}
+
+// Clone returns a deep copy.
+func (it *Item) Clone() *Item {
+	c := *it
+	if it.Contact != nil {
+		x := *it.Contact
+		c.Contact = &x
+	}
+	if it.Event != nil {
+		x := *it.Event
+		x.Categories = append([]string(nil), it.Event.Categories...)
+		c.Event = &x
+	}
+	return &c
+}
