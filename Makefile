@@ -37,7 +37,7 @@ lint:
 # (FUZZTIME=2m make fuzz for longer).
 FUZZTIME ?= 20s
 FUZZ_TARGETS := \
-	./proxy:FuzzParseHead \
+	./proxy:FuzzParseHead ./proxy:FuzzChunkedBody \
 	./policy:FuzzParse ./policy:FuzzCleanPath ./policy:FuzzNormalizeHost ./policy:FuzzParseEWS \
 	./audit:FuzzVerify ./certs:FuzzInterceptHost \
 	./emulate/ews:FuzzParseRequest ./emulate/salesforce:FuzzParseSOQL ./emulate/salesforce:FuzzParseAssertion \

@@ -303,12 +303,26 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 			return false
 		}
 	}
-	body := newLimitedBody(bodyReader(br, pr), s.limits.MaxBodyBytes)
+	body := newLimitedBody(bodyReader(br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
 	var outBody io.Reader = body
 	length := pr.Length
 	var replay []byte // set when the body is buffered and can be sent again
+	var prefetched []byte
+	prefetchedAll := false
+	if pr.Chunked && dest.EWS == nil {
+		// Validate the chunked framing (and read the trailer) before
+		// anything is forwarded; only a body larger than this is streamed.
+		buf, all, err := body.prefetch(chunkPrefetchBytes)
+		if err != nil {
+			return s.bodyFailure(ctx, bw, ex, body, err)
+		}
+		prefetched, prefetchedAll = buf, all
+	}
 	if dest.EWS != nil {
 		buf, err := io.ReadAll(io.LimitReader(body, s.limits.MaxEWSBodyBytes+1))
+		if err != nil && !body.tooBig.Load() {
+			return s.bodyFailure(ctx, bw, ex, body, err)
+		}
 		if err != nil || int64(len(buf)) > s.limits.MaxEWSBodyBytes {
 			return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "EWS request too large to inspect", true)
 		}
@@ -329,6 +343,9 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		body.Close()
 	} else if pr.Length == 0 {
 		replay = []byte{}
+		body.Close()
+	} else if prefetchedAll {
+		replay, length, outBody = prefetched, int64(len(prefetched)), bytes.NewReader(prefetched)
 		body.Close()
 	}
 
@@ -377,11 +394,36 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		if body.tooBig.Load() {
 			return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "request body too large", true)
 		}
+		if body.failed.Load() {
+			return s.bodyFailure(ctx, bw, ex, body, err)
+		}
 		status, reason := s.upstreamFailure(ex, err)
 		return s.finishError(ctx, bw, ex, status, reason, true)
 	}
 	defer resp.Body.Close()
 	return s.relay(ctx, bw, ex, pr, resp, body)
+}
+
+// chunkPrefetchBytes is how much of a chunked request body is read and
+// validated before forwarding starts.
+const chunkPrefetchBytes = 1 << 20
+
+// bodyFailure answers a request whose body could not be read: too large
+// (413), a trailer section over max_header_bytes (431), or malformed or cut
+// short (400). It is the client's fault, not the upstream's, and is audited
+// so; the connection is closed, its framing being lost.
+func (s *Server) bodyFailure(ctx context.Context, bw *bufio.Writer, ex *exchange, body *limitedBody, err error) bool {
+	ex.rec.Request.Bytes = body.n.Load()
+	if ex.rec.Upstream != nil {
+		ex.rec.Upstream.Error = ""
+	}
+	switch {
+	case body.tooBig.Load() || errors.Is(err, errBodyTooLarge):
+		return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "request body too large", true)
+	case errors.Is(err, errTrailerTooLarge):
+		return s.finishError(ctx, bw, ex, http.StatusRequestHeaderFieldsTooLarge, "chunked trailer section too large", true)
+	}
+	return s.finishError(ctx, bw, ex, http.StatusBadRequest, "malformed or incomplete request body", true)
 }
 
 func hostPort(host string, port int) string {

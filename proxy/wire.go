@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -262,13 +261,14 @@ func stripHopByHop(h http.Header) {
 	}
 }
 
-// bodyReader returns the framed request body.
-func bodyReader(br *bufio.Reader, p *parsedRequest) io.Reader {
+// bodyReader returns the framed request body. A chunked body's trailer
+// section is read and discarded, bounded by maxTrailer bytes.
+func bodyReader(br *bufio.Reader, p *parsedRequest, maxTrailer int) io.Reader {
 	switch {
 	case p.Chunked:
-		return httputil.NewChunkedReader(br)
+		return newChunkedBody(br, maxTrailer)
 	case p.Length > 0:
-		return io.LimitReader(br, p.Length)
+		return &fixedBody{r: br, left: p.Length}
 	default:
 		return http.NoBody
 	}
@@ -294,6 +294,62 @@ func newLimitedBody(r io.Reader, max int64) *limitedBody {
 }
 
 var errBodyTooLarge = errors.New("request body too large")
+
+// fixedBody is a Content-Length body; ending before its length is the
+// client's fault.
+type fixedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (f *fixedBody) Read(p []byte) (int, error) {
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.r.Read(p)
+	f.left -= int64(n)
+	switch {
+	case f.left == 0:
+		return n, io.EOF
+	case err == nil:
+		return n, nil
+	case errors.Is(err, io.EOF):
+		return n, fmt.Errorf("%w: the connection ended %d bytes early", errBadBody, f.left)
+	}
+	return n, fmt.Errorf("%w: %v", errBadBody, err)
+}
+
+// prefetch reads up to n bytes of the body ahead of forwarding, so that a
+// chunked body's framing (and trailer) is validated before anything reaches
+// the upstream. Read still returns the prefetched bytes. complete reports
+// that the whole body was read; buf is then the body.
+func (b *limitedBody) prefetch(n int64) (buf []byte, complete bool, err error) {
+	limit := min(n, b.max) + 1
+	buf, err = io.ReadAll(io.LimitReader(b.r, limit))
+	if err != nil {
+		b.failed.Store(true)
+		return nil, false, err
+	}
+	if int64(len(buf)) > b.max {
+		b.tooBig.Store(true)
+		return nil, false, errBodyTooLarge
+	}
+	if int64(len(buf)) < limit {
+		// All of it: the body is now buf, already counted.
+		b.n.Store(int64(len(buf)))
+		b.r = eofReader{}
+		return buf, true, nil
+	}
+	b.r = io.MultiReader(bytes.NewReader(buf), b.r)
+	return buf, false, nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.tooBig.Load() {

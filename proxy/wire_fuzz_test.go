@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -44,6 +46,49 @@ func FuzzParseHead(f *testing.F) {
 					t.Fatalf("control byte in accepted header %q: %q", k, v)
 				}
 			}
+		}
+	})
+}
+
+// FuzzChunkedBody: the chunked request-body reader never panics, never reads
+// past the end of the body's trailer section, and, where net/http also
+// accepts the body, agrees with it on the body and on where the next
+// request starts (a trailer must never become a request).
+func FuzzChunkedBody(f *testing.F) {
+	for _, s := range []string{
+		"5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\nNEXT",
+		"5\r\nhello\r\n0\r\nGET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"0\r\nX-A: 1\n\r\n",
+		"3;ext=1\r\nabc\r\n0\r\n\r\n",
+		"zz\r\nabc\r\n0\r\n\r\n",
+		"10\r\nabc",
+	} {
+		f.Add([]byte(s))
+	}
+	const head = "POST / HTTP/1.1\r\nHost: a.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		got, err := io.ReadAll(newChunkedBody(br, 4096))
+		if err != nil {
+			return
+		}
+		rest, _ := io.ReadAll(br)
+		if len(got) > len(data) || len(rest) > len(data) {
+			t.Fatalf("read %d body bytes and %d rest from %d", len(got), len(rest), len(data))
+		}
+		nbr := bufio.NewReader(bytes.NewReader(append([]byte(head), data...)))
+		req, err := http.ReadRequest(nbr)
+		if err != nil {
+			return
+		}
+		want, err := io.ReadAll(req.Body)
+		if err != nil {
+			return
+		}
+		wantRest, _ := io.ReadAll(nbr)
+		if !bytes.Equal(got, want) || !bytes.Equal(rest, wantRest) {
+			t.Fatalf("disagree with net/http: body %q vs %q, rest %q vs %q", got, want, rest, wantRest)
 		}
 	})
 }

@@ -1,0 +1,128 @@
+package proxy_test
+
+// Tests for the framing and header findings of issue 9, each through the
+// real plain listener with a raw socket.
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/proxy"
+)
+
+// rawConn dials the plain listener with a deadline.
+func rawConn(t *testing.T, h *harness) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", h.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	return c
+}
+
+const uploadHead = "POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+// Finding 3: the trailer section of a chunked body is read and discarded,
+// bounded by max_header_bytes; it is never parsed as the next request.
+func TestChunkedTrailers(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{limits: proxy.Limits{MaxHeaderBytes: 2048}})
+
+	t.Run("legitimate trailer keeps the connection", func(t *testing.T) {
+		c := rawConn(t, h)
+		before := up.count()
+		c.Write([]byte(uploadHead + "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n" +
+			"GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\n\r\n"))
+		br := newReader(c)
+		for i := 0; i < 2; i++ {
+			if r := readResp(t, br); r.status != 200 {
+				t.Fatalf("response %d: %d %s", i, r.status, r.body)
+			}
+		}
+		if up.count()-before != 2 {
+			t.Fatalf("upstream hits %d", up.count()-before)
+		}
+		if got := up.hits[before].Header.Get("X-Checksum"); got != "" {
+			t.Errorf("trailer field forwarded as a header: %q", got)
+		}
+	})
+
+	t.Run("request hidden in the trailer", func(t *testing.T) {
+		c := rawConn(t, h)
+		before := up.count()
+		c.Write([]byte(uploadHead + "5\r\nhello\r\n0\r\n" +
+			"GET http://graph.test.example/v1.0/users/x@corp.example/contacts/1 HTTP/1.1\r\nHost: graph.test.example\r\n\r\n"))
+		r := readResp(t, newReader(c))
+		if r.status != 400 {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+		if n := up.count() - before; n != 0 {
+			t.Fatalf("upstream saw %d requests (last %s)", n, up.last().Path)
+		}
+		// Nothing else is answered on the connection.
+		buf := make([]byte, 1)
+		if n, _ := c.Read(buf); n != 0 {
+			t.Fatal("connection carried another response")
+		}
+	})
+
+	t.Run("trailer over max_header_bytes", func(t *testing.T) {
+		c := rawConn(t, h)
+		before := up.count()
+		c.Write([]byte(uploadHead + "5\r\nhello\r\n0\r\nX-Big: " + strings.Repeat("a", 4096) + "\r\n\r\n"))
+		r := readResp(t, newReader(c))
+		if r.status != 431 && r.status != 400 {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+		if n := up.count() - before; n != 0 {
+			t.Fatalf("upstream saw %d requests", n)
+		}
+	})
+}
+
+// Finding 9: a malformed chunked body is the client's fault: 400, audited as
+// such, and nothing (not even a truncated request) reaches the upstream.
+func TestMalformedChunkedBodyIsClientFault(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{})
+	cases := map[string]string{
+		"bad size":        "5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n",
+		"missing CRLF":    "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
+		"truncated":       "5\r\nhello\r\n10\r\nabc",
+		"bare LF trailer": "5\r\nhello\r\n0\r\nX-A: 1\n\r\n",
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := rawConn(t, h)
+			c.Write([]byte(uploadHead + body))
+			if name == "truncated" {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			r := readResp(t, newReader(c))
+			if r.status != 400 {
+				t.Fatalf("status %d %s", r.status, r.body)
+			}
+			rec := h.lastHTTP()
+			if rec.Response == nil || rec.Response.Status != 400 {
+				t.Fatalf("record response %+v", rec.Response)
+			}
+			if rec.Upstream != nil && rec.Upstream.Error != "" {
+				t.Errorf("audited as an upstream failure: %+v", rec.Upstream)
+			}
+			if rec.Detail["error"] == "" || !strings.Contains(rec.Detail["error"], "request body") {
+				t.Errorf("record detail %v", rec.Detail)
+			}
+		})
+	}
+	if up.count() != 0 {
+		t.Fatalf("upstream saw %d requests", up.count())
+	}
+	for _, r := range h.records() {
+		if r.Kind == audit.KindHTTP && r.Response != nil && r.Response.Status == 502 {
+			t.Errorf("a 502 record: %+v", r)
+		}
+	}
+}
