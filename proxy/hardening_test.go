@@ -4,8 +4,12 @@ package proxy_test
 // real plain listener with a raw socket.
 
 import (
+	"encoding/json"
+	"io"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +129,84 @@ func TestMalformedChunkedBodyIsClientFault(t *testing.T) {
 			t.Errorf("a 502 record: %+v", r)
 		}
 	}
+}
+
+// Finding 4: a flood of failed client handshakes from one source is capped
+// before any TLS work and summarised per interval; every attempt is still
+// accounted for (own record or counted in a summary), and the log stays small.
+func TestHandshakeFloodIsSummarised(t *testing.T) {
+	h, _ := graphHarness(t, "", harnessOpts{limits: proxy.Limits{HandshakesPerSecond: 20, HandshakeAuditInterval: 300 * time.Millisecond}})
+	const workers, per = 4, 75
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				c, err := net.Dial("tcp", h.tlsAddr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.Write([]byte("GARBAGE / HTTP/1.1\r\n\r\n"))
+				io.Copy(io.Discard, c)
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	const total = workers * per
+	// Wait on the durable log until every attempt is accounted for.
+	var own, counted, records int
+	reasons := map[string]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		own, counted, records = 0, 0, 0
+		for _, r := range h.records() {
+			if r.Kind != audit.KindHTTP || r.Client == nil || r.Client.IP != "127.0.0.1" || r.Request != nil {
+				continue
+			}
+			if !strings.Contains(r.Decision.Reason, "handshake") {
+				continue
+			}
+			records++
+			if r.Detail["aggregate"] == "client_tls_handshake" {
+				n, _ := strconv.Atoi(r.Detail["count"])
+				counted += n
+				var m map[string]int
+				if err := json.Unmarshal([]byte(r.Detail["reasons"]), &m); err != nil {
+					t.Fatalf("reasons %q: %v", r.Detail["reasons"], err)
+				}
+				for k, v := range m {
+					reasons[k] += v
+				}
+				if r.Detail["first"] == "" || r.Detail["last"] == "" {
+					t.Errorf("summary without first/last: %v", r.Detail)
+				}
+			} else {
+				own++
+			}
+		}
+		if own+counted >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling the log file, not synchronising
+	}
+	if own+counted != total {
+		t.Fatalf("%d attempts, %d own records + %d counted in summaries", total, own, counted)
+	}
+	if records > total/10 {
+		t.Errorf("%d handshake records for %d attempts: the flood reached the log", records, total)
+	}
+	rateReason := false
+	for k := range reasons {
+		if strings.Contains(k, "rate") {
+			rateReason = true
+		}
+	}
+	if !rateReason {
+		t.Errorf("no attempt was refused by the handshake rate cap: %v", reasons)
+	}
+	t.Logf("%d attempts: %d records (%d own, %d counted in summaries) %v", total, records, own, counted, reasons)
 }

@@ -61,6 +61,12 @@ type Limits struct {
 	RequestTimeout    time.Duration // whole request incl. body, default 5m
 	UpstreamTimeout   time.Duration // upstream response headers, default 60s
 	MaxConnsPerClient int           // concurrent connections per client (or source), default 256
+	// HandshakesPerSecond caps client TLS handshakes per source address
+	// (burst: twice as many), checked before any TLS work; default 50.
+	HandshakesPerSecond float64
+	// HandshakeAuditInterval is the interval over which repeated failed
+	// handshakes from one source are summarised in one record; default 10s.
+	HandshakeAuditInterval time.Duration
 }
 
 // withDefaults fills zero fields with safe defaults.
@@ -88,6 +94,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxConnsPerClient <= 0 {
 		l.MaxConnsPerClient = 256
+	}
+	if l.HandshakesPerSecond <= 0 {
+		l.HandshakesPerSecond = 50
+	}
+	if l.HandshakeAuditInterval <= 0 {
+		l.HandshakeAuditInterval = 10 * time.Second
 	}
 	return l
 }
@@ -129,6 +141,7 @@ type Server struct {
 	log     zerolog.Logger
 	metrics *metrics
 	now     func() time.Time
+	hs      *handshakeGuard
 
 	gen atomic.Pointer[generation]
 
@@ -164,6 +177,7 @@ func New(o Options) (*Server, error) {
 		per:    make(map[string]int),
 	}
 	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	s.hs = newHandshakeGuard(s)
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
@@ -229,6 +243,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, plain bool) error {
 			if ctx.Err() != nil {
 				s.closeAll()
 				s.wg.Wait()
+				s.hs.flushAll() // no counted handshake failure is lost
 				return nil
 			}
 			var ne net.Error
@@ -302,6 +317,12 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn, plain bool) {
 	var conn net.Conn = c
 	var certs []*x509.Certificate
 	if !plain {
+		if src, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && !s.hs.allow(src.Addr().Unmap()) {
+			// Over the handshake rate: no TLS work, counted for the summary.
+			s.metrics.clientHandshakeFailures.Inc()
+			s.recordHandshakeFailure(ctx, c, reasonHandshakeRate)
+			return
+		}
 		tc := tls.Server(c, s.opt.TLSConfig)
 		_ = c.SetDeadline(s.now().Add(s.limits.HeaderTimeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -382,9 +403,18 @@ func (s *Server) auditHandshakeFailure(ctx context.Context, c net.Conn, err erro
 	if errors.Is(err, io.EOF) {
 		return // a port probe that hung up; nothing was attempted
 	}
+	s.recordHandshakeFailure(ctx, c, clientHandshakeReason(err))
+}
+
+// recordHandshakeFailure writes the failure's own record, or counts it for
+// its source's summary (see handshakeGuard).
+func (s *Server) recordHandshakeFailure(ctx context.Context, c net.Conn, reason string) {
 	p := newPeer(c, false, nil)
+	if !s.hs.failed(p.source, reason) {
+		return // counted; written in the interval's summary record
+	}
 	ex := s.newExchange(p, nil)
-	ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: clientHandshakeReason(err)}
+	ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
 	ex.rec.Response = &audit.Response{Status: 0}
 	s.writeRecord(ctx, ex)
 }

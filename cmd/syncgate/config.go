@@ -92,6 +92,11 @@ type limitsConfig struct {
 	RequestTimeout    duration `yaml:"request_timeout"`
 	UpstreamTimeout   duration `yaml:"upstream_timeout"`
 	MaxConnsPerClient int      `yaml:"max_conns_per_client"`
+	// HandshakesPerSecond caps client TLS handshakes per source address.
+	HandshakesPerSecond float64 `yaml:"handshakes_per_second"`
+	// HandshakeAuditInterval: repeated failed handshakes from one source
+	// are summarised in one audit record per interval.
+	HandshakeAuditInterval duration `yaml:"handshake_audit_interval"`
 }
 
 // duration is a time.Duration written as "10s" in YAML.
@@ -249,6 +254,7 @@ func (c *serveConfig) limits() proxy.Limits {
 		MaxHeaderBytes: l.MaxHeaderBytes, MaxBodyBytes: l.MaxBodyBytes, MaxEWSBodyBytes: l.MaxEWSBodyBytes,
 		HeaderTimeout: time.Duration(l.HeaderTimeout), IdleTimeout: time.Duration(l.IdleTimeout),
 		RequestTimeout: time.Duration(l.RequestTimeout), UpstreamTimeout: time.Duration(l.UpstreamTimeout),
-		MaxConnsPerClient: l.MaxConnsPerClient,
+		MaxConnsPerClient:   l.MaxConnsPerClient,
+		HandshakesPerSecond: l.HandshakesPerSecond, HandshakeAuditInterval: time.Duration(l.HandshakeAuditInterval),
 	}
 }
