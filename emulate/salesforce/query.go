@@ -26,16 +26,20 @@ const (
 	maxOpenLocators = 1000
 )
 
-func soqlHTTPError(err error) *opError {
+// soqlHTTPError is the REST answer to a rejected query: Salesforce's error
+// array with the code and, for an error at a known place, the located
+// message Salesforce gives (query line, caret, row and column).
+func soqlHTTPError(err error, query string) *opError {
 	var se *SOQLError
 	if errors.As(err, &se) {
-		return newOpError(http.StatusBadRequest, se.Code, se.Msg)
+		return newOpError(http.StatusBadRequest, se.Code, se.Message(query))
 	}
 	return newOpError(http.StatusBadRequest, "MALFORMED_QUERY", "malformed query")
 }
 
-// compileQuery resolves names against the schema and type-checks the WHERE tree.
-func compileQuery(q *Query) (*schema, []string, error) {
+// compileQuery resolves names against the schema and type-checks the WHERE
+// tree; date literals are bound to ranges around now in loc.
+func compileQuery(q *Query, now time.Time, loc *time.Location) (*schema, []string, error) {
 	sc, ok := schemaFor(q.Object)
 	if !ok {
 		return nil, nil, &SOQLError{Code: "INVALID_TYPE", Msg: fmt.Sprintf("sObject type '%s' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.", truncate(q.Object, 80))}
@@ -88,6 +92,10 @@ func compileQuery(q *Query) (*schema, []string, error) {
 				if c.Op != "=" && c.Op != "!=" && c.Op != "IN" && c.Op != "NOT IN" {
 					return &SOQLError{Code: "MALFORMED_QUERY", Msg: "null can only be compared with = or !="}
 				}
+				continue
+			}
+			if v.Kind == VDateLiteral && (f.typ == tDate || f.typ == tDateTime) {
+				bindDateLiteral(&c.Values[i], f.typ, now, loc)
 				continue
 			}
 			want := map[fieldType]ValueKind{tString: VString, tID: VString, tBool: VBool, tInt: VNumber, tDateTime: VDateTime, tDate: VDate}[f.typ]
@@ -207,6 +215,12 @@ func evalCond(c *Cond, r *record) bool {
 				in = in || val == nil
 				continue
 			}
+			if v.Kind == VDateLiteral {
+				if t, ok := val.(time.Time); ok && matchDateLiteral("=", t, v) {
+					in = true
+				}
+				continue
+			}
 			if cmp, ok := compareValues(val, v); ok && cmp == 0 {
 				in = true
 			}
@@ -222,6 +236,13 @@ func evalCond(c *Cond, r *record) bool {
 	v := c.Values[0]
 	if v.Kind == VNull {
 		return (val == nil) == (c.Op == "=")
+	}
+	if v.Kind == VDateLiteral {
+		t, ok := val.(time.Time)
+		if !ok {
+			return c.Op == "!=" // null differs from any value
+		}
+		return matchDateLiteral(c.Op, t, v)
 	}
 	cmp, ok := compareValues(val, v)
 	if !ok {
@@ -266,7 +287,7 @@ func lessAny(a, b any) int {
 
 // runQuery executes q and returns the rendered rows.
 func (s *Server) runQueryLocked(q *Query, all bool, version string) ([]orderedJSON, error) {
-	sc, fields, err := compileQuery(q)
+	sc, fields, err := compileQuery(q, s.clk.Now(), s.loc)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +316,7 @@ func (s *Server) runQueryLocked(q *Query, all bool, version string) ([]orderedJS
 		}
 		return false
 	})
+	recs = recs[min(q.Offset, len(recs)):]
 	if q.Limit >= 0 && len(recs) > q.Limit {
 		recs = recs[:q.Limit]
 	}
@@ -328,14 +350,14 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, version stri
 	}
 	q, err := ParseSOQL(qs)
 	if err != nil {
-		writeOpError(w, soqlHTTPError(err))
+		writeOpError(w, soqlHTTPError(err, qs))
 		return
 	}
 	s.mu.Lock()
 	rows, err := s.runQueryLocked(q, all, version)
 	s.mu.Unlock()
 	if err != nil {
-		writeOpError(w, soqlHTTPError(err))
+		writeOpError(w, soqlHTTPError(err, qs))
 		return
 	}
 	s.writePage(w, &queryLocator{rows: rows, total: len(rows), batch: batchSize(r), version: version}, 0, "")

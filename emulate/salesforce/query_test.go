@@ -44,7 +44,7 @@ func TestParseSOQL(t *testing.T) {
 		"SELECT Id FROM Contact WHERE Email == 'x'", "SELECT Id FROM Contact LIMIT x", "SELECT Id FROM Contact LIMIT -1",
 		"SELECT COUNT() FROM Contact", "SELECT Id FROM Contact WHERE Id IN ()", "SELECT Id FROM Contact WHERE Id IN ('a'",
 		"SELECT Id FROM Contact ORDER Id", "SELECT Id FROM Contact trailing", "SELECT Id FROM Contact WHERE (Email = 'a'",
-		"SELECT Id FROM Contact WHERE CreatedDate > 2026-13-45T00:00:00Z", "SELECT Id FROM Contact WHERE Email = TODAY",
+		"SELECT Id FROM Contact WHERE CreatedDate > 2026-13-45T00:00:00Z", "SELECT Id FROM Contact WHERE CreatedDate = TODAYS",
 		"SELECT Id FROM Contact WHERE Email = 'bad\\q'", "SELECT Id FROM Contact; DELETE", "SELECT Id FROM Contact WHERE " + strings.Repeat("(", 200) + "Id = null" + strings.Repeat(")", 200),
 	}
 	for _, q := range bad {
@@ -65,14 +65,20 @@ func FuzzParseSOQL(f *testing.F) {
 		"SELECT Id FROM Contact WHERE Id IN ('003000000000001AAA') OR NOT (Phone != null)",
 		"select id from event where ActivityDate >= 2026-03-05 nulls", "SELECT Id FROM Lead WHERE Name LIKE '\\%x_'",
 		"'", "(((", "SELECT Id FROM Contact WHERE Id = -", "SELECT a FROM b WHERE c IN (1,2,3.5e10)",
+		"SELECT Id FROM Event WHERE StartDateTime = LAST_N_DAYS:30 AND ActivityDate < NEXT_N_WEEKS:2 LIMIT 5 OFFSET 1",
+		"SELECT Id FROM Event WHERE CreatedDate > :x\n AND Id IN (TODAY, N_YEARS_AGO:99999)",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := ParseSOQL(s)
 		if err != nil {
-			if _, ok := err.(*SOQLError); !ok {
+			se, ok := err.(*SOQLError)
+			if !ok {
 				t.Fatalf("error of type %T", err)
+			}
+			if m := se.Message(s); m == "" || strings.Contains(m, "position") {
+				t.Fatalf("message %q", m)
 			}
 			return
 		}

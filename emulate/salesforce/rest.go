@@ -35,10 +35,20 @@ func notFound(w http.ResponseWriter) {
 
 func writeOpError(w http.ResponseWriter, e *opError) { writeErrors(w, e.status, e.errs...) }
 
+// splitDataPath splits /services/data/vXX.X/rest into the version and the
+// segments after it.
+func splitDataPath(p string) (version string, vnum float64, segs []string, ok bool) {
+	rest, found := strings.CutPrefix(p, "/services/data/")
+	if !found {
+		return "", 0, nil, false
+	}
+	segs = strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	version, vnum, ok = parseVersion(segs[0])
+	return version, vnum, segs[1:], ok
+}
+
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
-	rest := strings.TrimPrefix(r.URL.Path, "/services/data/")
-	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
-	version, vnum, ok := parseVersion(segs[0])
+	version, vnum, segs, ok := splitDataPath(r.URL.Path)
 	if !ok {
 		notFound(w)
 		return
@@ -50,14 +60,36 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	if !s.countAPICall(w) {
 		return
 	}
-	segs = segs[1:]
+	// The composite resource may roll several requests back (allOrNone):
+	// it runs alone; every other data request runs beside the others.
+	if len(segs) == 1 && segs[0] == "composite" {
+		s.tx.Lock()
+		defer s.tx.Unlock()
+	} else {
+		s.tx.RLock()
+		defer s.tx.RUnlock()
+	}
+	s.route(w, r, user, version, vnum, segs)
+}
+
+// route serves one data request after authentication and API accounting;
+// composite subrequests enter here too.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, user *User, version string, vnum float64, segs []string) {
 	switch {
 	case len(segs) == 0 || segs[0] == "":
 		writeJSON(w, http.StatusOK, map[string]string{
-			"sobjects": "/services/data/" + version + "/sobjects",
-			"query":    "/services/data/" + version + "/query",
-			"queryAll": "/services/data/" + version + "/queryAll",
+			"sobjects":  "/services/data/" + version + "/sobjects",
+			"query":     "/services/data/" + version + "/query",
+			"queryAll":  "/services/data/" + version + "/queryAll",
+			"limits":    "/services/data/" + version + "/limits",
+			"composite": "/services/data/" + version + "/composite",
 		})
+	case segs[0] == "sobjects" && len(segs) == 1:
+		s.serveDescribeGlobal(w, r, version)
+	case segs[0] == "limits" && len(segs) == 1:
+		s.serveLimits(w, r)
+	case segs[0] == "composite":
+		s.serveCompositeFamily(w, r, user, version, vnum, segs[1:])
 	case segs[0] == "query" || segs[0] == "queryAll":
 		if r.Method != http.MethodGet {
 			methodNotAllowed(w, "GET")
@@ -142,13 +174,12 @@ func (s *Server) serveSObject(w http.ResponseWriter, r *http.Request, user *User
 			w.Header().Set("Location", "/services/data/"+version+"/sobjects/"+sc.name+"/"+id)
 			writeJSON(w, http.StatusCreated, map[string]any{"id": id, "success": true, "errors": []any{}})
 		case http.MethodGet:
-			writeJSON(w, http.StatusOK, map[string]any{"objectDescribe": map[string]any{"name": sc.name, "keyPrefix": sc.prefix,
-				"urls": map[string]string{"rowTemplate": "/services/data/" + version + "/sobjects/" + sc.name + "/{ID}"}}, "recentItems": []any{}})
+			writeJSON(w, http.StatusOK, map[string]any{"objectDescribe": objectFlags(sc, version), "recentItems": []any{}})
 		default:
 			methodNotAllowed(w, "GET, POST")
 		}
 	case len(segs) == 1 && segs[0] == "describe":
-		s.serveDescribe(w, sc)
+		s.serveDescribe(w, r, sc, version)
 	case len(segs) == 1 && (segs[0] == "updated" || segs[0] == "deleted"):
 		if r.Method != http.MethodGet {
 			methodNotAllowed(w, "GET")
@@ -162,19 +193,6 @@ func (s *Server) serveSObject(w http.ResponseWriter, r *http.Request, user *User
 	default:
 		notFound(w)
 	}
-}
-
-func (s *Server) serveDescribe(w http.ResponseWriter, sc *schema) {
-	var fields []map[string]any
-	for _, f := range sortedFields(sc) {
-		typ := [...]string{tString: "string", tID: "reference", tBool: "boolean", tInt: "int", tDateTime: "datetime", tDate: "date"}[f.typ]
-		if f.name == "Id" {
-			typ = "id"
-		}
-		fields = append(fields, map[string]any{"name": f.name, "type": typ, "createable": !f.system, "updateable": !f.system,
-			"nillable": !f.required && !f.system, "externalId": f.name == "Syncgate_Id__c"})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"name": sc.name, "keyPrefix": sc.prefix, "fields": fields})
 }
 
 func parseFieldsParam(sc *schema, raw string) ([]string, *opError) {

@@ -40,6 +40,9 @@ type Options struct {
 	MaxAssertionLifetime time.Duration
 	// OrgID is the 18-character organisation id (generated when empty).
 	OrgID string
+	// TimeZone is the org's default time zone, which SOQL date literals
+	// (TODAY, LAST_N_DAYS:n, ...) count days in (default UTC).
+	TimeZone *time.Location
 }
 
 // Server is an in-memory Salesforce org: OAuth token endpoint plus the REST
@@ -50,6 +53,11 @@ type Server struct {
 	sessionTTL   time.Duration
 	maxAssertion time.Duration
 	orgID        string
+	loc          *time.Location
+
+	// tx serialises the composite resource (whose allOrNone rolls back
+	// several requests) against every other data request.
+	tx sync.RWMutex
 
 	mu        sync.Mutex
 	apps      map[string]*ConnectedApp // by consumer key
@@ -97,6 +105,10 @@ func New(o Options) *Server {
 		extID:        map[string]string{},
 		locators:     map[string]*queryLocator{},
 		apiLimit:     o.APIDailyLimit,
+		loc:          o.TimeZone,
+	}
+	if s.loc == nil {
+		s.loc = time.UTC
 	}
 	if s.clk == nil {
 		s.clk = clock.Real{}
@@ -149,6 +161,8 @@ func (s *Server) Handler() http.Handler {
 		switch {
 		case r.URL.Path == "/services/oauth2/token" && (host == LoginHost || host == TestHost || host == s.instanceHost):
 			s.serveToken(w, r, host)
+		case r.URL.Path == "/services/oauth2/userinfo" && (host == LoginHost || host == TestHost || host == s.instanceHost):
+			s.serveUserInfo(w, r)
 		case host == s.instanceHost && strings.HasPrefix(r.URL.Path, "/services/data/"):
 			s.serveData(w, r)
 		default:

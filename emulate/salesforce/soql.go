@@ -6,20 +6,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Query is a parsed SOQL statement in the subset the emulator supports:
 //
-//	SELECT f1, f2 FROM Object [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n]
+//	SELECT f1, f2 FROM Object [WHERE cond] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]
 //
 // where cond combines comparisons (=, !=, <>, <, <=, >, >=, [NOT] IN (...),
-// LIKE) with AND, OR, NOT and parentheses.
+// LIKE) with AND, OR, NOT and parentheses, and values are strings, numbers,
+// booleans, null, date and dateTime values, and the documented date literals
+// (TODAY, LAST_N_DAYS:n, THIS_WEEK, ...; see dateliteral.go).
 type Query struct {
 	Fields  []string
 	Object  string
 	Where   *Cond // nil when there is no WHERE clause
 	OrderBy []OrderItem
 	Limit   int // -1 when absent
+	Offset  int // 0 when absent
 }
 
 // OrderItem is one ORDER BY key.
@@ -52,6 +56,9 @@ const (
 	VNull
 	VDateTime
 	VDate
+	// VDateLiteral is a relative date range such as TODAY or LAST_N_DAYS:30:
+	// S holds the upper-case name, N the number of the ":n" forms.
+	VDateLiteral
 )
 
 // Value is a SOQL literal.
@@ -61,6 +68,10 @@ type Value struct {
 	N    float64
 	B    bool
 	T    time.Time
+
+	// lo and hi bound a date literal's range [lo, hi) in the compared
+	// field's representation; set when the query is compiled.
+	lo, hi time.Time
 }
 
 // SOQLError is a query rejected with a Salesforce error code
@@ -68,12 +79,43 @@ type Value struct {
 type SOQLError struct {
 	Code string
 	Msg  string
+
+	at int // byte offset of the offending token plus one; 0 when unknown
 }
 
 func (e *SOQLError) Error() string { return e.Code + ": " + e.Msg }
 
 func malformed(format string, a ...any) error {
 	return &SOQLError{Code: "MALFORMED_QUERY", Msg: fmt.Sprintf(format, a...)}
+}
+
+// malformedAt is a MALFORMED_QUERY error located at byte offset pos.
+func malformedAt(pos int, format string, a ...any) error {
+	return &SOQLError{Code: "MALFORMED_QUERY", Msg: fmt.Sprintf(format, a...), at: pos + 1}
+}
+
+// Message renders the error as Salesforce does in the REST error body: for
+// an error at a known place, the query line, a caret under the offending
+// token, "ERROR at Row:r:Column:c" and the reason; otherwise the reason.
+// See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+// (MALFORMED_QUERY) and the examples in the SOQL and SOSL Reference.
+func (e *SOQLError) Message(query string) string {
+	if e.at <= 0 || e.at-1 > len(query) {
+		return e.Msg
+	}
+	pos := e.at - 1
+	start := strings.LastIndexByte(query[:pos], '\n') + 1
+	end := len(query)
+	if i := strings.IndexByte(query[pos:], '\n'); i >= 0 {
+		end = pos + i
+	}
+	row := strings.Count(query[:pos], "\n") + 1
+	col := utf8.RuneCountInString(query[start:pos]) + 1
+	// Show at most 80 bytes either side of the caret.
+	from, to := max(start, pos-80), min(end, pos+80)
+	line := strings.ToValidUTF8(query[from:to], "\uFFFD")
+	caret := strings.Repeat(" ", utf8.RuneCountInString(strings.ToValidUTF8(query[from:pos], "\uFFFD"))) + "^"
+	return fmt.Sprintf("\n%s\n%s\nERROR at Row:%d:Column:%d\n%s", line, caret, row, col, e.Msg)
 }
 
 type tokKind int
@@ -128,7 +170,7 @@ func lex(q string) ([]token, error) {
 						}
 						b.WriteByte(q[j+1])
 					default:
-						return nil, malformed("Invalid string literal escape at position %d", j)
+						return nil, malformedAt(j, "Invalid string literal '%s'. Illegal character sequence '\\%c' in string literal.", truncate(q[i:min(len(q), j+2)], 40), q[j+1])
 					}
 					j += 2
 					continue
@@ -141,7 +183,7 @@ func lex(q string) ([]token, error) {
 				j++
 			}
 			if !closed {
-				return nil, malformed("unterminated string literal at position %d", i)
+				return nil, malformedAt(i, "unexpected token: <EOF> (unterminated string literal)")
 			}
 			out = append(out, token{kind: tkString, text: b.String(), pos: i})
 			i = j + 1
@@ -150,8 +192,17 @@ func lex(q string) ([]token, error) {
 			for j < len(q) && (isIdentStart(q[j]) || q[j] >= '0' && q[j] <= '9' || q[j] == '.') {
 				j++
 			}
+			// A date literal with a number is one token: LAST_N_DAYS:30.
+			if j < len(q) && q[j] == ':' {
+				j++
+				for j < len(q) && (isIdentStart(q[j]) || q[j] >= '0' && q[j] <= '9' || q[j] == '-' || q[j] == '+') {
+					j++
+				}
+			}
 			out = append(out, token{kind: tkIdent, text: q[i:j], pos: i})
 			i = j
+		case c == ':':
+			return nil, malformedAt(i, "Bind variables only allowed in Apex code")
 		case c >= '0' && c <= '9' || (c == '-' || c == '+') && i+1 < len(q) && q[i+1] >= '0' && q[i+1] <= '9':
 			j := i + 1
 			for j < len(q) && (q[j] >= '0' && q[j] <= '9' || isIdentStart(q[j]) || q[j] == ':' || q[j] == '.' || q[j] == '+' || q[j] == '-') {
@@ -167,13 +218,14 @@ func lex(q string) ([]token, error) {
 				out = append(out, token{kind: tkPunct, text: q[i : i+2], pos: i})
 				i += 2
 			} else if c == '!' {
-				return nil, malformed("unexpected token '!' at position %d", i)
+				return nil, malformedAt(i, "unexpected token: '!'")
 			} else {
 				out = append(out, token{kind: tkPunct, text: string(c), pos: i})
 				i++
 			}
 		default:
-			return nil, malformed("unexpected character at position %d", i)
+			r, _ := utf8.DecodeRuneInString(q[i:])
+			return nil, malformedAt(i, "unexpected token: '%s'", strings.ToValidUTF8(string(r), "\uFFFD"))
 		}
 	}
 	out = append(out, token{kind: tkEOF, pos: len(q)})
@@ -213,14 +265,27 @@ func (p *parser) expectKW(kw string) error {
 func (p *parser) unexpected() error {
 	t := p.peek()
 	if t.kind == tkEOF {
-		return malformed("unexpected end of query")
+		return malformedAt(t.pos, "unexpected token: <EOF>")
 	}
-	return malformed("unexpected token: '%s' at position %d", truncate(t.text, 40), t.pos)
+	if what := unsupportedClauses[strings.ToLower(t.text)]; t.kind == tkIdent && what != "" {
+		return malformedAt(t.pos, "unexpected token: '%s' (%s is not supported by the syncgate Salesforce emulator)", truncate(t.text, 40), what)
+	}
+	return malformedAt(t.pos, "unexpected token: '%s'", truncate(t.text, 40))
 }
 
 var reserved = map[string]bool{"select": true, "from": true, "where": true, "and": true, "or": true, "not": true,
 	"in": true, "order": true, "by": true, "limit": true, "asc": true, "desc": true, "nulls": true, "like": true,
 	"null": true, "true": true, "false": true, "offset": true, "group": true, "having": true}
+
+// unsupportedClauses are SOQL keywords Salesforce accepts and the emulator
+// does not; an error naming them says so instead of a bare "unexpected token".
+var unsupportedClauses = map[string]string{"group": "GROUP BY", "having": "HAVING", "with": "WITH",
+	"using": "USING SCOPE", "for": "FOR VIEW, FOR REFERENCE and FOR UPDATE", "typeof": "TYPEOF",
+	"includes": "INCLUDES", "excludes": "EXCLUDES", "above": "data category filtering", "below": "data category filtering",
+	"at": "data category filtering"}
+
+// maxOffset is Salesforce's documented OFFSET limit.
+const maxOffset = 2000
 
 func (p *parser) ident() (string, error) {
 	t := p.peek()
@@ -235,7 +300,7 @@ func (p *parser) ident() (string, error) {
 // and object names are resolved against the org's schema by the caller.
 func ParseSOQL(q string) (*Query, error) {
 	if len(q) > maxQueryLen {
-		return nil, malformed("query is too long")
+		return nil, malformed("Query is too long: a SOQL statement can have at most %d characters", maxQueryLen)
 	}
 	toks, err := lex(q)
 	if err != nil {
@@ -247,12 +312,15 @@ func ParseSOQL(q string) (*Query, error) {
 		return nil, err
 	}
 	for {
+		if t := p.peek(); t.kind == tkPunct && t.text == "(" {
+			return nil, malformedAt(t.pos, "unexpected token: '(' (relationship subqueries are not supported by the syncgate Salesforce emulator)")
+		}
 		f, err := p.ident()
 		if err != nil {
 			return nil, err
 		}
-		if p.peek().kind == tkPunct && p.peek().text == "(" {
-			return nil, malformed("aggregate and function calls are not supported: %s()", truncate(f, 40))
+		if t := p.peek(); t.kind == tkPunct && t.text == "(" {
+			return nil, malformedAt(t.pos, "unexpected token: '(' (functions such as %s() are not supported by the syncgate Salesforce emulator)", truncate(f, 40))
 		}
 		out.Fields = append(out.Fields, f)
 		if p.peek().kind == tkPunct && p.peek().text == "," {
@@ -316,9 +384,21 @@ func ParseSOQL(q string) (*Query, error) {
 		t := p.next()
 		n, err := strconv.Atoi(t.text)
 		if t.kind != tkLiteral || err != nil || n < 0 {
-			return nil, malformed("LIMIT must be a non-negative integer")
+			return nil, malformedAt(t.pos, "unexpected token: '%s' (LIMIT takes a non-negative integer)", tokenText(t))
 		}
 		out.Limit = n
+	}
+	if p.isKW("OFFSET") {
+		p.next()
+		t := p.next()
+		n, err := strconv.Atoi(t.text)
+		if t.kind != tkLiteral || err != nil || n < 0 {
+			return nil, malformedAt(t.pos, "unexpected token: '%s' (OFFSET takes a non-negative integer)", tokenText(t))
+		}
+		if n > maxOffset {
+			return nil, &SOQLError{Code: "NUMBER_OUTSIDE_VALID_RANGE", Msg: fmt.Sprintf("Maximum SOQL offset allowed is %d", maxOffset), at: t.pos + 1}
+		}
+		out.Offset = n
 	}
 	if p.peek().kind != tkEOF {
 		return nil, p.unexpected()
@@ -327,6 +407,13 @@ func ParseSOQL(q string) (*Query, error) {
 }
 
 const maxCondDepth = 64
+
+func tokenText(t token) string {
+	if t.kind == tkEOF {
+		return "<EOF>"
+	}
+	return truncate(t.text, 40)
+}
 
 func (p *parser) orExpr() (*Cond, error) {
 	l, err := p.andExpr()
@@ -372,7 +459,7 @@ func (p *parser) unary() (*Cond, error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxCondDepth {
-		return nil, malformed("WHERE clause is nested too deeply")
+		return nil, malformedAt(p.peek().pos, "WHERE clause is nested too deeply")
 	}
 	if p.isKW("NOT") {
 		p.next()
@@ -389,7 +476,7 @@ func (p *parser) unary() (*Cond, error) {
 			return nil, err
 		}
 		if t := p.next(); t.kind != tkPunct || t.text != ")" {
-			return nil, malformed("expected ')' at position %d", t.pos)
+			return nil, malformedAt(t.pos, "unexpected token: '%s' (expecting ')')", tokenText(t))
 		}
 		return c, nil
 	}
@@ -419,7 +506,7 @@ func (p *parser) unary() (*Cond, error) {
 			return nil, err
 		}
 		if v.Kind != VString {
-			return nil, malformed("LIKE needs a string literal")
+			return nil, malformedAt(t.pos, "LIKE can only compare a field with a string literal")
 		}
 		c.Values = []Value{v}
 	case p.isKW("IN") || p.isKW("NOT"):
@@ -432,7 +519,7 @@ func (p *parser) unary() (*Cond, error) {
 			return nil, err
 		}
 		if t := p.next(); t.kind != tkPunct || t.text != "(" {
-			return nil, malformed("expected '(' after IN at position %d", t.pos)
+			return nil, malformedAt(t.pos, "unexpected token: '%s' (expecting '(')", tokenText(t))
 		}
 		for {
 			v, err := p.value()
@@ -447,7 +534,7 @@ func (p *parser) unary() (*Cond, error) {
 			if t.kind == tkPunct && t.text == ")" {
 				break
 			}
-			return nil, malformed("expected ',' or ')' at position %d", t.pos)
+			return nil, malformedAt(t.pos, "unexpected token: '%s' (expecting ',' or ')')", tokenText(t))
 		}
 	default:
 		return nil, p.unexpected()
@@ -472,13 +559,13 @@ func (p *parser) value() (Value, error) {
 		case "false":
 			return Value{Kind: VBool, B: false}, nil
 		}
-		return Value{}, malformed("unsupported literal '%s' at position %d", truncate(t.text, 40), t.pos)
+		return parseDateLiteral(t)
 	case tkLiteral:
 		if len(t.text) >= 10 && t.text[4] == '-' {
 			if len(t.text) == 10 {
 				d, err := time.Parse("2006-01-02", t.text)
 				if err != nil {
-					return Value{}, malformed("invalid date literal at position %d", t.pos)
+					return Value{}, malformedAt(t.pos, "Invalid date: %s", truncate(t.text, 40))
 				}
 				return Value{Kind: VDate, T: d}, nil
 			}
@@ -487,11 +574,11 @@ func (p *parser) value() (Value, error) {
 					return Value{Kind: VDateTime, T: d.UTC()}, nil
 				}
 			}
-			return Value{}, malformed("invalid dateTime literal at position %d", t.pos)
+			return Value{}, malformedAt(t.pos, "Invalid datetime: %s", truncate(t.text, 40))
 		}
 		n, err := strconv.ParseFloat(t.text, 64)
 		if err != nil {
-			return Value{}, malformed("invalid number literal at position %d", t.pos)
+			return Value{}, malformedAt(t.pos, "unexpected token: '%s'", truncate(t.text, 40))
 		}
 		return Value{Kind: VNumber, N: n}, nil
 	}
