@@ -59,11 +59,29 @@ func writeN(t testing.TB, w *Writer, from, n int) {
 	}
 }
 
-// makeLog writes n records with o and returns the log's files.
+// makeLog writes n records with o and returns the log's files. With
+// CheckpointEvery, it waits for each checkpoint to be durable before
+// writing on, so the log's shape does not depend on scheduling: a
+// checkpoint covers exactly every CheckpointEvery-th record.
 func makeLog(t testing.TB, o Options, n int) []string {
 	t.Helper()
 	w := openT(t, o)
-	writeN(t, w, 0, n)
+	if o.CheckpointEvery > 0 {
+		ckpts := func() int {
+			b, _ := os.ReadFile(o.Path)
+			return bytes.Count(b, []byte(`"kind":"checkpoint"`))
+		}
+		base := ckpts()
+		for i := 0; i < n; i++ {
+			writeN(t, w, i, 1)
+			if (i+1)%o.CheckpointEvery == 0 {
+				want := base + (i+1)/o.CheckpointEvery
+				waitFor(t, fmt.Sprintf("checkpoint %d", want), func() bool { return ckpts() >= want })
+			}
+		}
+	} else {
+		writeN(t, w, 0, n)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -11,7 +11,9 @@ import (
 	"io"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 )
 
 // VerifyOptions tunes Verify.
@@ -25,10 +27,16 @@ type VerifyOptions struct {
 	// record must be seq 1 with an empty prev.
 	AllowPartial bool
 	// MaxUnsigned, with a Verifier, fails the log when more than this many
-	// records follow the last valid checkpoint or separate two checkpoints
-	// (0 = no limit). It catches checkpoints removed together with a
-	// rewritten stretch of the chain.
+	// records follow the last valid checkpoint or separate two checkpoints.
+	// It catches checkpoints removed together with a rewritten stretch of
+	// the chain. 0 takes the bound from the cadence the checkpoints record
+	// (signed): twice their record count, and twice their interval
+	// measured on the records' times (signing is asynchronous, so an
+	// honest log may run somewhat past one cadence). Checkpoints from
+	// before cadences were recorded give no default bound.
 	MaxUnsigned uint64
+	// NoUnsignedLimit turns every unsigned-stretch bound off.
+	NoUnsignedLimit bool
 }
 
 // Problem is the first broken record Verify found.
@@ -54,13 +62,17 @@ type VerifyResult struct {
 	Checkpoints int      `json:"checkpoints"`
 	// SignedThrough is the highest seq covered by a checkpoint whose
 	// signature verified (0 without a Verifier).
-	SignedThrough uint64   `json:"signed_through"`
-	Unsigned      uint64   `json:"unsigned"` // records after SignedThrough
+	SignedThrough uint64 `json:"signed_through"`
+	Unsigned      uint64 `json:"unsigned"` // records after SignedThrough
+	// UnsignedLimit describes the bound applied to unsigned stretches
+	// ("" when none applied).
+	UnsignedLimit string   `json:"unsigned_limit,omitempty"`
 	Problem       *Problem `json:"problem,omitempty"`
 }
 
 // verifyRec is the part of a record Verify needs.
 type verifyRec struct {
+	Time   time.Time         `json:"time"`
 	Seq    uint64            `json:"seq"`
 	Kind   string            `json:"kind"`
 	Prev   string            `json:"prev"`
@@ -75,6 +87,7 @@ const ringSize = 1 << 12
 type hashRing struct {
 	seq  [ringSize]uint64
 	hash [ringSize][32]byte
+	time [ringSize]time.Time
 }
 
 // Verify checks the hash chain across files in the order given (use Files
@@ -277,8 +290,13 @@ type verifier struct {
 	lastHash string
 	started  bool
 	lastCkpt uint64 // count of the last checkpoint
-	file_    string
-	line     int64
+	// unsignedSince is the time of the first record not yet covered by a
+	// signed checkpoint; lastTime the time of the last record.
+	unsignedSince, lastTime time.Time
+	cadence                 Cadence // of the last signed checkpoint
+	hasCadence              bool
+	file_                   string
+	line                    int64
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) {
@@ -342,11 +360,14 @@ func (v *verifier) check(pl *parsedLine) bool {
 	if !v.started {
 		v.started = true
 		v.res.FirstSeq = r.Seq
+		v.unsignedSince = r.Time
 	}
+	v.lastTime = r.Time
 	v.lastSeq, v.lastHash = r.Seq, h
 	slot := r.Seq % ringSize
 	v.ring.seq[slot] = r.Seq
 	v.ring.hash[slot] = sum
+	v.ring.time[slot] = r.Time
 	v.res.Records++
 	v.res.LastSeq, v.res.Head = r.Seq, h
 	if r.Kind == KindCheckpoint {
@@ -387,15 +408,38 @@ func (v *verifier) checkpoint(r *verifyRec) bool {
 			v.fail(r.Seq, "checkpoint signature is not base64")
 			return false
 		}
-		if err := v.o.Verifier.Verify(context.Background(), d["alg"], d["key_id"], CheckpointMessage(count, d["head"]), sig); err != nil {
+		msg := CheckpointMessage(count, d["head"])
+		cad, hasCad, err := checkpointCadence(d)
+		if err != nil {
+			v.fail(r.Seq, "checkpoint cadence: %v", err)
+			return false
+		}
+		if hasCad {
+			msg = CheckpointMessageV2(count, d["head"], cad)
+		}
+		if err := v.o.Verifier.Verify(context.Background(), d["alg"], d["key_id"], msg, sig); err != nil {
 			v.fail(r.Seq, "checkpoint signature over seq %d does not verify: %v", count, err)
 			return false
 		}
-		if from := max(v.res.SignedThrough, v.res.FirstSeq-1); v.o.MaxUnsigned > 0 && count-from > v.o.MaxUnsigned {
-			v.fail(r.Seq, "%d records not covered by a signed checkpoint (seq %d..%d), more than --max-unsigned %d: checkpoints may have been removed", count-from, from+1, count, v.o.MaxUnsigned)
+		// The stretch this checkpoint closes is bounded by its own
+		// (signed) cadence: its writer wrote those records.
+		from := max(v.res.SignedThrough, v.res.FirstSeq-1)
+		maxRecs, maxAge, what := v.limit(cad, hasCad)
+		if maxRecs > 0 && count-from > maxRecs {
+			v.fail(r.Seq, "%d records not covered by a signed checkpoint (seq %d..%d), more than %s: checkpoints may have been removed", count-from, from+1, count, what)
+			return false
+		}
+		if maxAge > 0 && count > from && v.ring.time[slot].Sub(v.unsignedSince) > maxAge {
+			v.fail(r.Seq, "records over %s not covered by a signed checkpoint (seq %d..%d), more than %s: checkpoints may have been removed", v.ring.time[slot].Sub(v.unsignedSince).Round(time.Millisecond), from+1, count, what)
 			return false
 		}
 		v.res.SignedThrough = count
+		v.cadence, v.hasCadence = cad, hasCad
+		// The first record after count is in the ring: the checkpoint
+		// record itself comes after it.
+		if next := (count + 1) % ringSize; v.ring.seq[next] == count+1 {
+			v.unsignedSince = v.ring.time[next]
+		}
 	}
 	v.lastCkpt = count
 	v.res.Checkpoints++
@@ -414,13 +458,59 @@ func (v *verifier) finish() {
 			}
 			return
 		}
-		if v.o.MaxUnsigned > 0 && r.Unsigned > v.o.MaxUnsigned {
+		maxRecs, maxAge, what := v.limit(v.cadence, v.hasCadence)
+		r.UnsignedLimit = what
+		if maxRecs > 0 && r.Unsigned > maxRecs {
 			r.Problem = &Problem{Seq: r.SignedThrough + 1, File: r.Files[len(r.Files)-1],
-				Reason: fmt.Sprintf("%d records after the last signed checkpoint, more than --max-unsigned %d", r.Unsigned, v.o.MaxUnsigned)}
+				Reason: fmt.Sprintf("%d records after the last signed checkpoint, more than %s: the tail may have been rewritten after its checkpoints were removed", r.Unsigned, what)}
+			return
+		}
+		if age := v.lastTime.Sub(v.unsignedSince); maxAge > 0 && r.Unsigned > 0 && age > maxAge {
+			r.Problem = &Problem{Seq: r.SignedThrough + 1, File: r.Files[len(r.Files)-1],
+				Reason: fmt.Sprintf("records over %s after the last signed checkpoint, more than %s: the tail may have been rewritten after its checkpoints were removed", age.Round(time.Millisecond), what)}
 			return
 		}
 	}
 	r.Intact = true
+}
+
+// limit is the bound on an unsigned stretch written under cadence c: the
+// explicit MaxUnsigned, else twice the cadence. what describes it.
+func (v *verifier) limit(c Cadence, known bool) (records uint64, age time.Duration, what string) {
+	switch {
+	case v.o.NoUnsignedLimit:
+		return 0, 0, ""
+	case v.o.MaxUnsigned > 0:
+		return v.o.MaxUnsigned, 0, fmt.Sprintf("--max-unsigned %d", v.o.MaxUnsigned)
+	case !known || (c.Every == 0 && c.Interval <= 0):
+		return 0, 0, ""
+	}
+	var parts []string
+	if c.Every > 0 {
+		records = 2 * c.Every
+		parts = append(parts, fmt.Sprintf("%d records", records))
+	}
+	if c.Interval > 0 {
+		age = 2 * c.Interval
+		parts = append(parts, age.String())
+	}
+	return records, age, "twice the checkpoint cadence recorded in the log (" + strings.Join(parts, " or ") + "; --max-unsigned N to set another bound)"
+}
+
+// checkpointCadence reads the signed cadence of a v2 checkpoint.
+func checkpointCadence(d map[string]string) (Cadence, bool, error) {
+	if d["v"] == "" {
+		return Cadence{}, false, nil
+	}
+	if d["v"] != "2" {
+		return Cadence{}, false, fmt.Errorf("unknown checkpoint version %q", d["v"])
+	}
+	every, err1 := strconv.ParseUint(d["every"], 10, 64)
+	ms, err2 := strconv.ParseInt(d["interval_ms"], 10, 64)
+	if err1 != nil || err2 != nil || ms < 0 {
+		return Cadence{}, false, errors.New("invalid every or interval_ms")
+	}
+	return Cadence{Every: every, Interval: time.Duration(ms) * time.Millisecond}, true, nil
 }
 
 // ErrNotIntact is returned by helpers that turn a failed verification into

@@ -369,3 +369,110 @@ func TestCheckpointIntervalAndSignerOutage(t *testing.T) {
 		t.Fatalf("%+v %v", res, res.Problem)
 	}
 }
+
+// Issue 9 finding 5: a tail rewritten and re-hashed after the checkpoints
+// covering it were deleted fails verification by default: the allowed
+// unsigned stretch is the (signed) cadence the checkpoints record.
+func TestRewrittenTailWithoutCheckpointsFailsByDefault(t *testing.T) {
+	s := signerT(t)
+	v := verifierFor(t, s)
+	o := logOpts(t)
+	o.Signer, o.CheckpointEvery = s, 10
+	files := makeLog(t, o, 100)
+	lines := readLines(t, files)
+	// The checkpoint records say their cadence.
+	for _, l := range lines {
+		if bytes.Contains(l.text, []byte(`"kind":"checkpoint"`)) &&
+			(!bytes.Contains(l.text, []byte(`"every":"10"`)) || !bytes.Contains(l.text, []byte(`"interval_ms":"0"`))) {
+			t.Fatalf("checkpoint without its cadence: %s", l.text)
+		}
+	}
+	if res := mustVerify(t, files, VerifyOptions{Verifier: v}); !res.Intact || res.UnsignedLimit == "" {
+		t.Fatalf("honest log: %+v %v", res, res.Problem)
+	}
+	// The attacker keeps the first 30 records and their checkpoints, drops
+	// every later checkpoint and rewrites the rest, recomputing the hashes.
+	var kept []logLine
+	for i, l := range lines {
+		if i >= 32 && bytes.Contains(l.text, []byte(`"kind":"checkpoint"`)) {
+			continue
+		}
+		kept = append(kept, logLine{0, l.text})
+	}
+	cp := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLines(t, []string{cp}, rechain(t, kept, 50))
+	if res := mustVerify(t, []string{cp}, VerifyOptions{}); !res.Intact {
+		t.Fatalf("test setup: the rewrite must be consistent without a key: %v", res.Problem)
+	}
+	res := mustVerify(t, []string{cp}, VerifyOptions{Verifier: v})
+	if res.Intact || !strings.Contains(res.Problem.Reason, "after the last signed checkpoint") ||
+		!strings.Contains(res.Problem.Reason, "cadence") {
+		t.Fatalf("rewritten unsigned tail passed --pubkey: %+v %v", res, res.Problem)
+	}
+	// An explicit opt-out still exists, and says nothing is bounded.
+	if res := mustVerify(t, []string{cp}, VerifyOptions{Verifier: v, NoUnsignedLimit: true}); !res.Intact {
+		t.Fatalf("no limit: %v", res.Problem)
+	}
+	// A checkpoint's cadence is under its signature: raising it breaks it.
+	var forged []logLine
+	for _, l := range readLines(t, files) {
+		forged = append(forged, logLine{0, bytes.Replace(l.text, []byte(`"every":"10"`), []byte(`"every":"99999"`), 1)})
+	}
+	fp := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLines(t, []string{fp}, rehash(t, forged))
+	if res := mustVerify(t, []string{fp}, VerifyOptions{}); !res.Intact {
+		t.Fatalf("test setup: the forged cadence must be consistent without a key: %v", res.Problem)
+	}
+	if res := mustVerify(t, []string{fp}, VerifyOptions{Verifier: v}); res.Intact || !strings.Contains(res.Problem.Reason, "signature") {
+		t.Fatalf("raised cadence accepted: %v", res.Problem)
+	}
+}
+
+// The interval cadence bounds the unsigned tail by the records' times.
+func TestUnsignedTailOverIntervalFails(t *testing.T) {
+	s := signerT(t)
+	v := verifierFor(t, s)
+	o := logOpts(t)
+	now := mustTime("2026-03-01T10:00:00Z")
+	var mu sync.Mutex
+	o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o.Signer, o.CheckpointInterval = s, time.Hour // the ticker never fires in this test
+	makeLog(t, o, 5)                              // Close signs a final checkpoint
+	// The writer restarts without signing and runs for three hours.
+	o2 := Options{Path: o.Path, Now: o.Now}
+	w := openT(t, o2)
+	for i := 0; i < 4; i++ {
+		mu.Lock()
+		now = now.Add(time.Hour)
+		mu.Unlock()
+		writeN(t, w, i, 1)
+	}
+	w.Close()
+	res := mustVerify(t, []string{o.Path}, VerifyOptions{Verifier: v})
+	if res.Intact || !strings.Contains(res.Problem.Reason, "after the last signed checkpoint") {
+		t.Fatalf("3h unsigned tail with a 1h cadence: %+v %v", res, res.Problem)
+	}
+}
+
+// rehash recomputes every hash, prev and checkpoint head after lines were
+// edited, as an attacker without the signing key would.
+func rehash(t *testing.T, lines []logLine) []logLine {
+	t.Helper()
+	enc := newEncoder()
+	hashes := map[uint64]string{}
+	prev := ""
+	for i := range lines {
+		var r Record
+		if err := json.Unmarshal(bytes.TrimSpace(lines[i].text), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind == KindCheckpoint {
+			c, _ := strconv.ParseUint(r.Detail["count"], 10, 64)
+			r.Detail["head"] = hashes[c]
+		}
+		r.Prev = prev
+		lines[i].text, _ = enc.encode(nil, &r)
+		prev, hashes[r.Seq] = r.Hash, r.Hash
+	}
+	return lines
+}

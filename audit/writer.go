@@ -875,7 +875,8 @@ func (w *Writer) checkpoint(ctx context.Context) error {
 	count, head, n := w.seq, w.head, w.sinceCkpt
 	w.sinceCkpt = 0
 	w.mu.Unlock()
-	sig, err := w.o.Signer.Sign(ctx, CheckpointMessage(count, head))
+	cad := Cadence{Every: uint64(max(w.o.CheckpointEvery, 0)), Interval: max(w.o.CheckpointInterval, 0)}
+	sig, err := w.o.Signer.Sign(ctx, CheckpointMessageV2(count, head, cad))
 	if err != nil {
 		w.mu.Lock()
 		w.sinceCkpt += n
@@ -888,6 +889,11 @@ func (w *Writer) checkpoint(ctx context.Context) error {
 		"alg":    w.o.Signer.Algorithm(),
 		"key_id": w.o.Signer.KeyID(),
 		"sig":    base64.StdEncoding.EncodeToString(sig),
+		// The cadence, signed with the head: a verifier's default bound on
+		// the unsigned tail.
+		"v":           "2",
+		"every":       strconv.FormatUint(cad.Every, 10),
+		"interval_ms": strconv.FormatInt(cad.Interval.Milliseconds(), 10),
 	}}
 	return w.write(ctx, rec)
 }
