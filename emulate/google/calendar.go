@@ -51,7 +51,8 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	segs, err := splitPath(strings.TrimPrefix(r.URL.EscapedPath(), "/calendar/v3/"))
-	if err != nil || len(segs) < 3 || len(segs) > 4 || segs[0] != "calendars" || segs[2] != "events" {
+	if err != nil || len(segs) < 3 || len(segs) > 5 || segs[0] != "calendars" || segs[2] != "events" ||
+		len(segs) == 5 && segs[4] != "instances" {
 		return errCalNotFound()
 	}
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
@@ -73,6 +74,12 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request) *apiError {
 		return calErr(405, "INVALID_ARGUMENT", "global", "httpMethodNotAllowed", "Method Not Allowed")
 	}
 	eid := segs[3]
+	if len(segs) == 5 {
+		if r.Method != http.MethodGet {
+			return calErr(405, "INVALID_ARGUMENT", "global", "httpMethodNotAllowed", "Method Not Allowed")
+		}
+		return s.listInstances(w, r, at.Subject, eid)
+	}
 	switch r.Method {
 	case http.MethodGet:
 		return s.getEvent(w, r, at.Subject, eid)

@@ -1,6 +1,8 @@
 // Package google emulates the Google services syncgate talks to, for tests
-// and the demo: the OAuth token endpoint (oauth2.googleapis.com, JWT-bearer
-// grant with domain-wide delegation), Calendar v3 events
+// and the demo: the OAuth token endpoint (oauth2.googleapis.com/token and
+// the older www.googleapis.com/oauth2/v4/token that Google still serves,
+// JWT-bearer grant with domain-wide delegation, either audience accepted at
+// either endpoint), Calendar v3 events and events.instances
 // (www.googleapis.com/calendar/v3) and People API contacts
 // (people.googleapis.com). It owns an in-memory store, opaque access, page
 // and sync tokens, an RRULE subset expander, an admin API for seeding and
@@ -22,6 +24,10 @@
 //     (https://qiita.com/shiraily/items/6762046f041551c269da)
 //   - https://developers.google.com/calendar/api/guides/recurringevents
 //     (instances, recurringEventId, originalStartTime, cancelled exceptions)
+//     and https://developers.google.com/calendar/api/v3/reference/events/instances
+//     (timeMin, timeMax, originalStart, showDeleted, maxResults, pageToken)
+//   - the v4 token endpoint and its audience: as used by Google's Node auth
+//     library (gtoken) and accepted by Google alongside oauth2.googleapis.com
 //   - https://developers.google.com/people/api/rest/v1/people.connections/list
 //     (personFields required, 7-day sync tokens, EXPIRED_SYNC_TOKEN,
 //     PersonMetadata.deleted)

@@ -22,10 +22,17 @@ var (
 	errKeyID         = errors.New("unknown key id")
 )
 
-// serveOAuth implements POST /token for the JWT-bearer grant described in
-// "Using OAuth 2.0 for Server to Server Applications".
+// tokenAudiences are the audiences Google accepts in a service-account
+// assertion: the current token endpoint, the v4 endpoint on
+// www.googleapis.com, and the legacy accounts.google.com endpoint that older
+// client libraries still name.
+var tokenAudiences = []string{TokenURL, TokenURLV4, "https://accounts.google.com/o/oauth2/token"}
+
+// serveOAuth implements POST /token (oauth2.googleapis.com) and POST
+// /oauth2/v4/token (www.googleapis.com) for the JWT-bearer grant described
+// in "Using OAuth 2.0 for Server to Server Applications".
 func (s *Server) serveOAuth(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/token" {
+	if host := hostOnly(r.Host); !(host == HostOAuth && r.URL.Path == "/token" || host == HostAPIs && r.URL.Path == "/oauth2/v4/token") {
 		http.NotFound(w, r)
 		return
 	}
@@ -121,7 +128,7 @@ func (s *Server) exchange(assertion string) (string, time.Time, *oauthError) {
 		return "", time.Time{}, &oauthError{Error: "invalid_grant", Description: "Invalid JWT Signature."}
 	}
 	var aud string
-	if json.Unmarshal(claims.Aud, &aud) != nil || aud != TokenURL {
+	if json.Unmarshal(claims.Aud, &aud) != nil || !contains(tokenAudiences, aud) {
 		return "", time.Time{}, &oauthError{Error: "invalid_grant", Description: "Invalid JWT: Failed audience check. The right audience is " + TokenURL}
 	}
 	if claims.Iat == nil || claims.Exp == nil {

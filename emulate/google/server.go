@@ -28,6 +28,10 @@ const (
 	HostAPIs     = "www.googleapis.com"
 	HostPeople   = "people.googleapis.com"
 	TokenURL     = "https://" + HostOAuth + "/token"
+	// TokenURLV4 is the older token endpoint Google still serves, which
+	// Google's Node auth library (gtoken) posts to with itself as the
+	// audience. Either endpoint accepts either audience.
+	TokenURLV4 = "https://" + HostAPIs + "/oauth2/v4/token"
 	CalendarBase = "https://" + HostAPIs + "/calendar/v3/"
 	PeopleBase   = "https://" + HostPeople + "/"
 )
@@ -179,11 +183,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case HostOAuth:
 		service = "oauth"
 	case HostAPIs:
-		if !strings.HasPrefix(r.URL.Path, "/calendar/v3/") {
+		switch {
+		case r.URL.Path == "/oauth2/v4/token":
+			service = "oauth"
+		case strings.HasPrefix(r.URL.Path, "/calendar/v3/"):
+			service = "calendar"
+		default:
 			writeCalendarError(w, errCalNotFound())
 			return
 		}
-		service = "calendar"
 	case HostPeople:
 		service = "people"
 	default:
