@@ -24,14 +24,14 @@ import (
 
 // The real host names the emulator answers for.
 const (
-	HostOAuth    = "oauth2.googleapis.com"
-	HostAPIs     = "www.googleapis.com"
-	HostPeople   = "people.googleapis.com"
-	TokenURL     = "https://" + HostOAuth + "/token"
+	HostOAuth  = "oauth2.googleapis.com"
+	HostAPIs   = "www.googleapis.com"
+	HostPeople = "people.googleapis.com"
+	TokenURL   = "https://" + HostOAuth + "/token"
 	// TokenURLV4 is the older token endpoint Google still serves, which
 	// Google's Node auth library (gtoken) posts to with itself as the
 	// audience. Either endpoint accepts either audience.
-	TokenURLV4 = "https://" + HostAPIs + "/oauth2/v4/token"
+	TokenURLV4   = "https://" + HostAPIs + "/oauth2/v4/token"
 	CalendarBase = "https://" + HostAPIs + "/calendar/v3/"
 	PeopleBase   = "https://" + HostPeople + "/"
 )
