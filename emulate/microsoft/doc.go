@@ -45,10 +45,21 @@
 //     (daily and weekly patterns; endDate, numbered and noEnd ranges are
 //     emulated, other pattern types are rejected with 400). A stale If-Match
 //     answers 412 ErrorIrresolvableConflict.
+//   - Single-value extended properties on contacts and events (create and
+//     PATCH with singleValueExtendedProperties, $expand with $filter on id,
+//     list $filter=singleValueExtendedProperties/Any(…)):
+//     https://learn.microsoft.com/graph/api/singlevaluelegacyextendedproperty-get
+//     and extprops.go. Lists refuse any other $filter with 400 rather
+//     than ignore it.
 //
 // Emulator choices where Graph is opaque: ids look like Exchange ids
 // ("AAMk…"), occurrence ids are the master id, '.', and the original start;
 // access tokens are opaque random strings; times are returned in UTC.
-// Contact delta exists only under contactFolders/{id}/contacts/delta, as
-// in v1.0; /contacts/delta answers 400 ErrorInvalidIdMalformed.
+// Contact delta is served under contactFolders/{id}/contacts/delta
+// (https://learn.microsoft.com/graph/api/contact-delta) and under
+// /users/{id}/contacts/delta, which Graph v1.0's published API description
+// (the OpenAPI document in microsoftgraph/msgraph-metadata, from which the
+// SDKs are generated) lists as the delta function of the contacts
+// collection: it is the default contacts folder's delta, and its tokens are
+// interchangeable with that folder's.
 package microsoft

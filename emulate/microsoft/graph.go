@@ -199,7 +199,10 @@ func (s *Server) routeLocked(w http.ResponseWriter, r *http.Request, tok *access
 		if e := s.permittedLocked(tok, "Contacts", write); e != nil {
 			return e
 		}
-		return s.contactsLocked(w, r, u, u.defaultFolder, rest[1:], false, now)
+		// /contacts is the default contacts folder, delta included: Graph
+		// v1.0 publishes /users/{id}/contacts/delta (microsoft.graph.delta on
+		// the contacts collection) with the default folder's semantics.
+		return s.contactsLocked(w, r, u, u.defaultFolder, rest[1:], true, now)
 	case "contactFolders":
 		if e := s.permittedLocked(tok, "Contacts", write); e != nil {
 			return e
@@ -275,10 +278,14 @@ func (s *Server) contactsLocked(w http.ResponseWriter, r *http.Request, u *user,
 			if err != nil {
 				return errBadRequest("BadRequest", err.Error())
 			}
-			items := u.contactsIn(folder)
+			x, e := parseExtQuery(q, true)
+			if e != nil {
+				return e
+			}
+			items := x.keep(u.contactsIn(folder))
 			bodies := make([]map[string]any, len(items))
 			for i, it := range items {
-				bodies[i] = applySelect(it.renderContact(), sel)
+				bodies[i] = x.render(it, applySelect(it.renderContact(), sel))
 			}
 			return s.writePage(w, r, bodies, "https://"+GraphHost+"/v1.0/$metadata#users('"+u.ID+"')/contacts")
 		case http.MethodPost:
@@ -286,10 +293,15 @@ func (s *Server) contactsLocked(w http.ResponseWriter, r *http.Request, u *user,
 			if e != nil {
 				return e
 			}
+			ext, e := takeExtProps(body)
+			if e != nil {
+				return e
+			}
 			it, e := u.createContact(folder, body, now)
 			if e != nil {
 				return e
 			}
+			it.setExtProps(ext)
 			w.Header().Set("Location", "https://"+GraphHost+"/v1.0/users('"+u.ID+"')/contacts('"+it.id+"')")
 			writeJSON(w, http.StatusCreated, it.renderContact())
 			return nil
@@ -317,14 +329,22 @@ func (s *Server) contactsLocked(w http.ResponseWriter, r *http.Request, u *user,
 			if err != nil {
 				return errBadRequest("BadRequest", err.Error())
 			}
+			x, e := parseExtQuery(q, false)
+			if e != nil {
+				return e
+			}
 			it, e := u.contact(id, folder)
 			if e != nil {
 				return e
 			}
-			writeJSON(w, http.StatusOK, applySelect(it.renderContact(), sel))
+			writeJSON(w, http.StatusOK, x.render(it, applySelect(it.renderContact(), sel)))
 			return nil
 		case http.MethodPatch:
 			body, e := decodeBody(r)
+			if e != nil {
+				return e
+			}
+			ext, e := takeExtProps(body)
 			if e != nil {
 				return e
 			}
@@ -332,6 +352,7 @@ func (s *Server) contactsLocked(w http.ResponseWriter, r *http.Request, u *user,
 			if e != nil {
 				return e
 			}
+			it.setExtProps(ext)
 			writeJSON(w, http.StatusOK, it.renderContact())
 			return nil
 		case http.MethodDelete:
@@ -356,10 +377,14 @@ func (s *Server) eventsLocked(w http.ResponseWriter, r *http.Request, u *user, r
 			if err != nil {
 				return errBadRequest("BadRequest", err.Error())
 			}
-			items := u.topLevelEvents()
+			x, e := parseExtQuery(q, true)
+			if e != nil {
+				return e
+			}
+			items := x.keep(u.topLevelEvents())
 			bodies := make([]map[string]any, len(items))
 			for i, it := range items {
-				bodies[i] = applySelect(it.renderEvent(), sel)
+				bodies[i] = x.render(it, applySelect(it.renderEvent(), sel))
 			}
 			return s.writePage(w, r, bodies, "https://"+GraphHost+"/v1.0/$metadata#users('"+u.ID+"')/events")
 		case http.MethodPost:
@@ -367,9 +392,16 @@ func (s *Server) eventsLocked(w http.ResponseWriter, r *http.Request, u *user, r
 			if e != nil {
 				return e
 			}
-			it, _, e := u.createEvent(body, now)
+			ext, e := takeExtProps(body)
 			if e != nil {
 				return e
+			}
+			it, created, e := u.createEvent(body, now)
+			if e != nil {
+				return e
+			}
+			if created {
+				it.setExtProps(ext)
 			}
 			w.Header().Set("Location", "https://"+GraphHost+"/v1.0/users('"+u.ID+"')/events('"+it.id+"')")
 			writeJSON(w, http.StatusCreated, it.renderEvent())
@@ -384,14 +416,22 @@ func (s *Server) eventsLocked(w http.ResponseWriter, r *http.Request, u *user, r
 			if err != nil {
 				return errBadRequest("BadRequest", err.Error())
 			}
+			x, e := parseExtQuery(q, false)
+			if e != nil {
+				return e
+			}
 			m, e := u.getEvent(id)
 			if e != nil {
 				return e
 			}
-			writeJSON(w, http.StatusOK, applySelect(m, sel))
+			writeJSON(w, http.StatusOK, x.render(u.events[id], applySelect(m, sel)))
 			return nil
 		case http.MethodPatch:
 			body, e := decodeBody(r)
+			if e != nil {
+				return e
+			}
+			ext, e := takeExtProps(body)
 			if e != nil {
 				return e
 			}
@@ -399,6 +439,7 @@ func (s *Server) eventsLocked(w http.ResponseWriter, r *http.Request, u *user, r
 			if e != nil {
 				return e
 			}
+			u.events[id].setExtProps(ext)
 			writeJSON(w, http.StatusOK, m)
 			return nil
 		case http.MethodDelete:

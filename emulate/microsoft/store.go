@@ -44,6 +44,8 @@ type item struct {
 
 	folder string // contacts
 
+	ext map[string]extValue // single-value extended properties by canonical id (extprops.go)
+
 	// events
 	typ           string // singleInstance | seriesMaster | exception
 	masterID      string
