@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"container/list"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -98,6 +99,13 @@ type BrokerOptions struct {
 	NoSharedCache bool
 	// RequestTimeout bounds one token request (30s).
 	RequestTimeout time.Duration
+	// InvalidateInterval: at most one invalidation (upstream 401) per
+	// credential and subject in this interval (30s), so an upstream that
+	// refuses every token cannot make the broker fetch one per request.
+	InvalidateInterval time.Duration
+	// MaxCached bounds the cached tokens and failures (per credential and
+	// subject); the least recently used is dropped first (10000).
+	MaxCached int
 }
 
 // Broker obtains, caches and refreshes upstream credentials.
@@ -110,11 +118,13 @@ type Broker struct {
 	sf    singleflight.Group
 
 	mu       sync.Mutex
-	cache    map[string]*entry
-	invalid  map[string]string // cache key -> fingerprint the proxy reported
+	cache    map[string]*entry // LRU-bounded by MaxCached, through lru
+	lru      *list.List        // of cache keys, most recently used first
 	versions map[string]int    // credential|secret -> last version used
 }
 
+// entry is the state of one (credential, subject): its token, or, with no
+// usable token, its last failure (a negative cache entry).
 type entry struct {
 	inj       Injection
 	fetched   time.Time
@@ -122,13 +132,18 @@ type entry struct {
 	retryAt   time.Time // after a failed refresh: no new attempt before
 	failures  int
 	lastError string
+	err       error // the last failure, returned until retryAt when no token is usable
+
+	invalidFP     string    // fingerprint the proxy reported (401)
+	invalidatedAt time.Time // when; at most one per InvalidateInterval
+	elem          *list.Element
 }
 
 // NewBroker validates the credentials and returns a broker. ctx is unused
 // today beyond validation; the broker starts no goroutine.
 func NewBroker(ctx context.Context, creds map[string]CredentialConfig, store Store, o BrokerOptions) (*Broker, error) {
 	b := &Broker{creds: map[string]*CredentialConfig{}, store: store, o: o,
-		cache: map[string]*entry{}, invalid: map[string]string{}, versions: map[string]int{}}
+		cache: map[string]*entry{}, lru: list.New(), versions: map[string]int{}}
 	if b.o.HTTPClient == nil {
 		b.o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -154,6 +169,12 @@ func NewBroker(ctx context.Context, creds map[string]CredentialConfig, store Sto
 	}
 	if b.o.RequestTimeout <= 0 {
 		b.o.RequestTimeout = 30 * time.Second
+	}
+	if b.o.InvalidateInterval <= 0 {
+		b.o.InvalidateInterval = 30 * time.Second
+	}
+	if b.o.MaxCached <= 0 {
+		b.o.MaxCached = 10000
 	}
 	if tc, ok := store.(TokenCache); ok && !o.NoSharedCache {
 		b.tc = tc
@@ -181,11 +202,70 @@ func NewBroker(ctx context.Context, creds map[string]CredentialConfig, store Sto
 
 func cacheKey(credential, subject string) string { return credential + "\x00" + subject }
 
-func (e *entry) fresh(now time.Time, o *BrokerOptions) bool {
-	return now.Before(e.expiry.Add(-o.RefreshBefore)) && now.Before(e.fetched.Add(o.MaxAge))
+// NormalizeSubject is the form of a subject the broker keys its cache by
+// and puts in assertions: surrounding space trimmed, the domain in ASCII
+// lower case, and, for identity providers that compare addresses without
+// regard to case (Google Workspace, Salesforce usernames), the whole
+// address. Non-ASCII letters are left alone: Unicode case folding would
+// map distinct addresses (a KELVIN SIGN and a k) to one.
+func NormalizeSubject(c *CredentialConfig, subject string) string {
+	subject = strings.TrimSpace(subject)
+	if c.Type == TypeGoogleSA || c.Type == TypeJWTBearer {
+		return asciiLower(subject)
+	}
+	if i := strings.LastIndexByte(subject, '@'); i >= 0 {
+		return subject[:i] + asciiLower(subject[i:])
+	}
+	return subject
 }
 
-func (e *entry) usable(now time.Time) bool { return now.Before(e.expiry) }
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// get returns key's entry and marks it most recently used. b.mu held.
+func (b *Broker) get(key string) *entry {
+	e := b.cache[key]
+	if e != nil && e.elem != nil {
+		b.lru.MoveToFront(e.elem)
+	}
+	return e
+}
+
+// put stores key's entry, dropping the least recently used beyond
+// MaxCached. b.mu held.
+func (b *Broker) put(key string, e *entry) {
+	if old := b.cache[key]; old != nil && old.elem != nil {
+		b.lru.Remove(old.elem)
+	}
+	e.elem = b.lru.PushFront(key)
+	b.cache[key] = e
+	for b.lru.Len() > b.o.MaxCached {
+		last := b.lru.Back()
+		b.lru.Remove(last)
+		delete(b.cache, last.Value.(string))
+	}
+}
+
+func (e *entry) fresh(now time.Time, o *BrokerOptions) bool {
+	return e.invalidFP != e.inj.TokenFP && now.Before(e.expiry.Add(-o.RefreshBefore)) && now.Before(e.fetched.Add(o.MaxAge))
+}
+
+// usable: the token still works (and was not refused upstream).
+func (e *entry) usable(now time.Time) bool {
+	return e.inj.Value != "" && e.invalidFP != e.inj.TokenFP && now.Before(e.expiry)
+}
 
 func noCred(credential, format string, args ...any) error {
 	return fmt.Errorf("%w: credential %q: %s", ErrNoCredential, credential, fmt.Sprintf(format, args...))
@@ -201,17 +281,23 @@ func (b *Broker) Authorize(ctx context.Context, credential, subject string) (*In
 	}
 	if !c.perSubject() {
 		subject = ""
-	} else if subject == "" {
+	} else if subject = NormalizeSubject(c, subject); subject == "" {
 		return nil, noCred(credential, "this credential acts per user and the request names no subject")
 	}
 	key := cacheKey(credential, subject)
 	now := b.o.Now()
 	b.mu.Lock()
-	e := b.cache[key]
+	e := b.get(key)
 	if e != nil && (e.fresh(now, &b.o) || (e.usable(now) && now.Before(e.retryAt))) {
 		inj := e.inj
 		b.mu.Unlock()
 		return &inj, nil
+	}
+	if e != nil && !e.usable(now) && e.err != nil && now.Before(e.retryAt) {
+		// Negative cache: the last attempt failed; not again before retryAt.
+		err := e.err
+		b.mu.Unlock()
+		return nil, err
 	}
 	b.mu.Unlock()
 
@@ -228,7 +314,11 @@ func (b *Broker) Authorize(ctx context.Context, credential, subject string) (*In
 
 // Invalidate drops the cached token with fingerprint tokenFP (the proxy saw
 // a 401 with it), so the next Authorize fetches a fresh one. A fingerprint
-// that is no longer current is ignored, so N reports cause one refresh.
+// that is no longer current is ignored, so N reports cause one refresh, and
+// a credential and subject is invalidated at most once per
+// InvalidateInterval, so an upstream that refuses every token (a subject
+// without a mailbox, say) costs one token request per interval, not one
+// per client request.
 func (b *Broker) Invalidate(credential, subject string, tokenFP string) {
 	c, ok := b.creds[credential]
 	if !ok {
@@ -236,14 +326,17 @@ func (b *Broker) Invalidate(credential, subject string, tokenFP string) {
 	}
 	if !c.perSubject() {
 		subject = ""
+	} else {
+		subject = NormalizeSubject(c, subject)
 	}
 	key := cacheKey(credential, subject)
+	now := b.o.Now()
 	b.mu.Lock()
 	e := b.cache[key]
-	hit := e != nil && e.inj.TokenFP == tokenFP
+	hit := e != nil && e.inj.TokenFP == tokenFP && e.invalidFP != tokenFP &&
+		(e.invalidatedAt.IsZero() || now.Sub(e.invalidatedAt) >= b.o.InvalidateInterval)
 	if hit {
-		delete(b.cache, key)
-		b.invalid[key] = tokenFP
+		e.invalidFP, e.invalidatedAt = tokenFP, now
 	}
 	b.mu.Unlock()
 	if hit {
@@ -270,35 +363,53 @@ func (b *Broker) backoff(failures int) time.Duration {
 func (b *Broker) refresh(ctx context.Context, c *CredentialConfig, credential, subject, key string) (Injection, error) {
 	now := b.o.Now()
 	b.mu.Lock()
-	old := b.cache[key]
+	old := b.get(key)
 	if old != nil && old.fresh(now, &b.o) { // a flight that just ended did the work
 		inj := old.inj
 		b.mu.Unlock()
 		return inj, nil
 	}
-	invalidFP := b.invalid[key]
+	invalidFP := ""
+	if old != nil {
+		invalidFP = old.invalidFP
+	}
 	b.mu.Unlock()
 
 	ne, err := b.obtain(ctx, c, credential, subject, invalidFP)
 	if err != nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		if old != nil && old.usable(now) {
+		if old == nil || b.cache[key] != old {
+			old = &entry{}
+			b.put(key, old)
+		}
+		if !old.usable(now) {
+			// No token to fall back on: remember the failure, with
+			// backoff, so a subject the IdP refuses is not asked for
+			// at the clients' rate.
 			old.failures++
 			old.retryAt = now.Add(b.backoff(old.failures))
-			old.lastError = err.Error()
-			b.log.Warn().Str("credential", credential).Str("subject", subject).Str("token_fp", old.inj.TokenFP).
-				Time("expiry", old.expiry).Time("retry_at", old.retryAt).Str("error", err.Error()).
-				Msg("token refresh failed; keeping the current token")
-			return old.inj, nil
+			old.lastError, old.err = err.Error(), err
+			return Injection{}, err
 		}
-		return Injection{}, err
+		old.failures++
+		old.retryAt = now.Add(b.backoff(old.failures))
+		old.lastError = err.Error()
+		b.log.Warn().Str("credential", credential).Str("subject", subject).Str("token_fp", old.inj.TokenFP).
+			Time("expiry", old.expiry).Time("retry_at", old.retryAt).Str("error", err.Error()).
+			Msg("token refresh failed; keeping the current token")
+		return old.inj, nil
 	}
 	b.mu.Lock()
-	b.cache[key] = ne
-	if b.invalid[key] != "" && b.invalid[key] != ne.inj.TokenFP {
-		delete(b.invalid, key)
+	if old != nil {
+		// Keep the invalidation history: the interval applies per
+		// credential and subject, across tokens.
+		ne.invalidatedAt = old.invalidatedAt
+		if old.invalidFP == ne.inj.TokenFP {
+			ne.invalidFP = old.invalidFP
+		}
 	}
+	b.put(key, ne)
 	b.mu.Unlock()
 	return ne.inj, nil
 }

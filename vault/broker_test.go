@@ -317,6 +317,7 @@ func TestBrokerFailedRefreshKeepsToken(t *testing.T) {
 	be.te.mu.Lock()
 	be.te.fail = false
 	be.te.mu.Unlock()
+	be.clk.Advance(time.Minute) // past the backoff of the negative cache
 	authorize(t, b, "graph-app", "")
 }
 

@@ -192,6 +192,11 @@ func (c *CredentialConfig) username(subject string) (string, error) {
 	if u, ok := c.SubjectMap[subject]; ok {
 		return u, nil
 	}
+	for k, u := range c.SubjectMap { // keys as written; subjects arrive normalised
+		if asciiLower(k) == asciiLower(subject) {
+			return u, nil
+		}
+	}
 	if c.Username == "" {
 		return "", fmt.Errorf("subject %q has no entry in subject_map", subject)
 	}
