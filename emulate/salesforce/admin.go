@@ -18,6 +18,10 @@ func (s *Server) Seed(username, obj string, fields map[string]any) (string, erro
 	if !ok {
 		return "", fmt.Errorf("salesforce: unknown object %q", obj)
 	}
+	// Seeding waits for a running composite call, whose allOrNone rollback
+	// would otherwise take the seeded record with it.
+	s.tx.RLock()
+	defer s.tx.RUnlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var u *User
