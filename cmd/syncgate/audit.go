@@ -43,7 +43,7 @@ func newAuditVerifyCmd() *cobra.Command {
 		vaultConfig  string
 		transitKey   string
 		allowPartial bool
-		maxUnsigned  uint64
+		maxUnsigned  int64
 		asJSON       bool
 	)
 	cmd := &cobra.Command{
@@ -58,7 +58,13 @@ Exit 2: bad arguments or unreadable files.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var vo audit.VerifyOptions
-			vo.AllowPartial, vo.MaxUnsigned = allowPartial, maxUnsigned
+			vo.AllowPartial = allowPartial
+			switch {
+			case maxUnsigned < 0:
+				vo.NoUnsignedLimit = true
+			default:
+				vo.MaxUnsigned = uint64(maxUnsigned)
+			}
 			var pems [][]byte
 			if vault {
 				pem, err := transitPublicKey(cmd.Context(), vaultConfig, transitKey)
@@ -99,6 +105,11 @@ Exit 2: bad arguments or unreadable files.`,
 				fmt.Fprintf(out, "intact: %d records, seq %d..%d in %d file(s), head %s\n", res.Records, res.FirstSeq, res.LastSeq, len(res.Files), res.Head)
 				if vo.Verifier != nil {
 					fmt.Fprintf(out, "signed: %d checkpoint(s), signed through seq %d, %d record(s) after the last checkpoint\n", res.Checkpoints, res.SignedThrough, res.Unsigned)
+					if res.UnsignedLimit != "" {
+						fmt.Fprintf(out, "unsigned stretches bounded by %s\n", res.UnsignedLimit)
+					} else {
+						fmt.Fprintln(out, "unsigned stretches not bounded (the checkpoints record no cadence, or --max-unsigned -1)")
+					}
 				}
 			} else {
 				fmt.Fprintf(out, "BROKEN at seq %d (%s line %d): %s\n", res.Problem.Seq, res.Problem.File, res.Problem.Line, res.Problem.Reason)
@@ -119,7 +130,7 @@ Exit 2: bad arguments or unreadable files.`,
 	cmd.Flags().StringVar(&vaultConfig, "config", "", "with --vault: the serve config whose secrets section reaches Vault")
 	cmd.Flags().StringVar(&transitKey, "transit-key", "", "with --vault: the Transit key name (default: the config's audit.checkpoint.transit)")
 	cmd.Flags().BoolVar(&allowPartial, "allow-partial", false, "accept a chain that starts after seq 1 (oldest files removed by retention)")
-	cmd.Flags().Uint64Var(&maxUnsigned, "max-unsigned", 0, "with --pubkey, fail when more records than this are not covered by a checkpoint (0 = no limit)")
+	cmd.Flags().Int64Var(&maxUnsigned, "max-unsigned", 0, "with --pubkey, fail when more records than this are not covered by a signed checkpoint (0 = twice the checkpoint cadence recorded in the log; -1 = no limit)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
