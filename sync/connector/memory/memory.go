@@ -1,0 +1,278 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/syncgate/syncgate/sync/connector"
+	"github.com/syncgate/syncgate/sync/model"
+)
+
+type rec struct {
+	item    *model.Item
+	ver     int
+	seq     int64
+	deleted bool
+}
+
+// Side is one in-memory service holding every user's items.
+type Side struct {
+	side model.Side
+
+	mu     sync.Mutex
+	seq    int64
+	minSeq int64 // cursors older than this are expired (ErrResync)
+	nextID int
+	recs   map[string]map[string]*rec // user → id → record
+	writes int
+	faults map[string][]error
+}
+
+// New returns an empty side.
+func New(side model.Side) *Side {
+	return &Side{side: side, recs: map[string]map[string]*rec{}, faults: map[string][]error{}}
+}
+
+var _ connector.Connector = (*Side)(nil)
+
+// Side reports the side.
+func (s *Side) Side() model.Side { return s.side }
+
+// Fail makes the next call of op ("changes", "get", "find", "create",
+// "update", "delete") return err; several calls queue several failures.
+func (s *Side) Fail(op string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[op] = append(s.faults[op], err)
+}
+
+func (s *Side) fault(op string) error {
+	if q := s.faults[op]; len(q) > 0 {
+		s.faults[op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// ExpireCursors makes every cursor handed out so far invalid.
+func (s *Side) ExpireCursors() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minSeq = s.seq + 1
+}
+
+// Writes counts engine writes (Create, Update, Delete that changed data).
+func (s *Side) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+func (s *Side) user(u string) map[string]*rec {
+	m := s.recs[u]
+	if m == nil {
+		m = map[string]*rec{}
+		s.recs[u] = m
+	}
+	return m
+}
+
+func (s *Side) out(r *rec) *model.Item {
+	it := r.item.Clone()
+	it.Marker = "v" + strconv.Itoa(r.ver)
+	return it
+}
+
+// Put is an outside change (a person editing): creates when id is "" and
+// returns the id.
+func (s *Side) Put(user, id string, it *model.Item) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.put(user, id, "", it)
+}
+
+func (s *Side) put(user, id, key string, it *model.Item) string {
+	m := s.user(user)
+	s.seq++
+	if id == "" {
+		s.nextID++
+		id = fmt.Sprintf("%s-%d", s.side, s.nextID)
+	}
+	r := m[id]
+	if r == nil || r.deleted {
+		r = &rec{}
+		m[id] = r
+	}
+	c := it.Clone()
+	c.ID, c.Marker = id, ""
+	if key != "" {
+		c.Key = key
+	} else if r.item != nil {
+		c.Key = r.item.Key
+	}
+	r.item, r.ver, r.seq, r.deleted = c, r.ver+1, s.seq, false
+	return id
+}
+
+// Remove is an outside deletion.
+func (s *Side) Remove(user, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.user(user)[id]
+	if r == nil || r.deleted {
+		return false
+	}
+	s.seq++
+	r.deleted, r.seq = true, s.seq
+	return true
+}
+
+// Live returns the user's current items, sorted by id.
+func (s *Side) Live(user string) []*model.Item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*model.Item
+	for _, r := range s.user(user) {
+		if !r.deleted {
+			out = append(out, s.out(r))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Changes implements connector.Connector.
+func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*connector.Changes, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("changes"); err != nil {
+		return nil, err
+	}
+	ch := &connector.Changes{Cursor: strconv.FormatInt(s.seq, 10)}
+	var since int64
+	if cursor == "" {
+		ch.Full = true
+	} else {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < s.minSeq-1 {
+			return nil, connector.ErrResync
+		}
+		since = n
+	}
+	ids := make([]string, 0, len(s.user(sc.User)))
+	for id := range s.user(sc.User) {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := s.recs[sc.User][id]
+		if r.item.Kind() != sc.Kind {
+			continue
+		}
+		switch {
+		case ch.Full && !r.deleted:
+			ch.Items = append(ch.Items, s.out(r))
+		case !ch.Full && r.seq > since && r.deleted:
+			ch.Deleted = append(ch.Deleted, id)
+		case !ch.Full && r.seq > since:
+			ch.Items = append(ch.Items, s.out(r))
+		}
+	}
+	return ch, nil
+}
+
+// Get implements connector.Connector.
+func (s *Side) Get(_ context.Context, sc connector.Scope, id string) (*model.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("get"); err != nil {
+		return nil, err
+	}
+	r := s.user(sc.User)[id]
+	if r == nil || r.deleted {
+		return nil, connector.ErrNotFound
+	}
+	return s.out(r), nil
+}
+
+// FindByKey implements connector.Connector.
+func (s *Side) FindByKey(_ context.Context, sc connector.Scope, key string) (*model.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("find"); err != nil {
+		return nil, err
+	}
+	for _, r := range s.user(sc.User) {
+		if !r.deleted && r.item.Key == key && r.item.Kind() == sc.Kind {
+			return s.out(r), nil
+		}
+	}
+	return nil, nil
+}
+
+// Create implements connector.Connector. Like Salesforce's upsert by
+// external id, a create with a key that already exists returns that item.
+func (s *Side) Create(_ context.Context, sc connector.Scope, key string, it *model.Item) (*model.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("create"); err != nil {
+		return nil, err
+	}
+	for _, r := range s.user(sc.User) {
+		if !r.deleted && r.item.Key == key {
+			return s.out(r), nil
+		}
+	}
+	id := s.put(sc.User, "", key, it)
+	s.writes++
+	// A fault after the write: the item exists but the caller never hears.
+	if err := s.fault("create-after"); err != nil {
+		return nil, err
+	}
+	return s.out(s.recs[sc.User][id]), nil
+}
+
+// Update implements connector.Connector.
+func (s *Side) Update(_ context.Context, sc connector.Scope, id, marker string, it *model.Item) (*model.Item, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("update"); err != nil {
+		return nil, err
+	}
+	r := s.user(sc.User)[id]
+	if r == nil || r.deleted {
+		return nil, connector.ErrNotFound
+	}
+	if marker != "v"+strconv.Itoa(r.ver) {
+		return nil, connector.ErrConflict
+	}
+	s.put(sc.User, id, "", it)
+	s.writes++
+	if err := s.fault("update-after"); err != nil {
+		return nil, err
+	}
+	return s.out(r), nil
+}
+
+// Delete implements connector.Connector.
+func (s *Side) Delete(_ context.Context, sc connector.Scope, id, marker string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fault("delete"); err != nil {
+		return err
+	}
+	r := s.user(sc.User)[id]
+	if r == nil || r.deleted {
+		return connector.ErrNotFound
+	}
+	if marker != "" && marker != "v"+strconv.Itoa(r.ver) {
+		return connector.ErrConflict
+	}
+	s.seq++
+	r.deleted, r.seq = true, s.seq
+	s.writes++
+	return s.fault("delete-after")
+}

@@ -1,0 +1,14 @@
+// Package engine decides and carries out a sync between a CRM and a
+// mailbox for one user and kind at a time: read both sides' changes since
+// their cursors, compare content hashes against the pairs in the state
+// store, decide per item (vdirsyncer's decision table with Lightning Sync's
+// settings: direction, conflict winner, delete propagation, all or selected
+// events, private events), write through the connectors, and record every
+// item action in the sync audit log.
+//
+// Crash safety comes from three rules: an intent with an idempotency key is
+// durable before any remote create; a cursor is stored only after the pass
+// that read it committed every decision; and the key is derived from the
+// source item, so a lost state store or an interrupted create is repaired
+// by finding the key on the other side rather than by creating again.
+package engine

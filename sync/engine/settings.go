@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/syncgate/syncgate/sync/model"
+)
+
+// Direction says which way items of a kind flow.
+type Direction string
+
+const (
+	Both       Direction = "both"
+	CRMToMail  Direction = "crm_to_mail"
+	MailToCRM  Direction = "mail_to_crm"
+	noDirction Direction = ""
+)
+
+// Writes reports whether this direction may write side s.
+func (d Direction) Writes(s model.Side) bool {
+	switch d {
+	case Both:
+		return true
+	case CRMToMail:
+		return s == model.Mail
+	case MailToCRM:
+		return s == model.CRM
+	}
+	return false
+}
+
+// Winner decides a both-sides change.
+type Winner string
+
+const (
+	WinCRM    Winner = "crm"
+	WinMail   Winner = "mail"
+	WinNewest Winner = "newest"
+)
+
+// KindSettings are Lightning Sync's per-kind choices.
+type KindSettings struct {
+	Enabled   bool
+	Direction Direction
+	// Deletes propagates a deletion to the other side; when false the pair
+	// is unlinked and the survivor left alone.
+	Deletes bool
+	Winner  Winner
+	// Events only.
+	Selected       bool   // only events that carry SelectCategory, or came from the CRM
+	SelectCategory string // the mailbox category that marks a selected event
+	SkipPrivate    bool   // private events are not synced
+	WindowPast     time.Duration
+	WindowFuture   time.Duration
+	// Mass-delete guard: a pass that would delete or unlink more than
+	// GuardPercent of the pairs and at least GuardMin items pauses.
+	GuardPercent float64
+	GuardMin     int
+}
+
+// Defaults fills zero values with the documented defaults.
+func (k KindSettings) Defaults() KindSettings {
+	if k.Direction == noDirction {
+		k.Direction = Both
+	}
+	if k.Winner == "" {
+		k.Winner = WinCRM
+	}
+	if k.WindowPast == 0 {
+		k.WindowPast = 30 * 24 * time.Hour
+	}
+	if k.WindowFuture == 0 {
+		k.WindowFuture = 365 * 24 * time.Hour
+	}
+	if k.GuardPercent == 0 {
+		k.GuardPercent = 20
+	}
+	if k.GuardMin == 0 {
+		k.GuardMin = 10
+	}
+	if k.Selected && k.SelectCategory == "" {
+		k.SelectCategory = "Salesforce"
+	}
+	return k
+}
+
+// Validate refuses settings the engine cannot honour.
+func (k KindSettings) Validate(kind model.Kind) error {
+	switch k.Direction {
+	case Both, CRMToMail, MailToCRM:
+	default:
+		return fmt.Errorf("%s: direction %q (want both, crm_to_mail or mail_to_crm)", kind, k.Direction)
+	}
+	switch k.Winner {
+	case WinCRM, WinMail, WinNewest:
+	default:
+		return fmt.Errorf("%s: conflict winner %q (want crm, mail or newest)", kind, k.Winner)
+	}
+	if k.GuardPercent <= 0 || k.GuardPercent > 100 || k.GuardMin < 1 {
+		return fmt.Errorf("%s: mass-delete guard needs 0 < percent <= 100 and min >= 1", kind)
+	}
+	if kind == model.Contacts && (k.Selected || k.SkipPrivate) {
+		return fmt.Errorf("contacts: selected and private apply to events only")
+	}
+	return nil
+}
