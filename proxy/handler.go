@@ -267,6 +267,11 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 	}
 	ex.rec.Request.Host, ex.rec.Request.Port = host, port
 	ex.rec.Request.Path = u.EscapedPath()
+	if reason := methodOverride(pr.Header, u.RawQuery); reason != "" {
+		// Policy decides on the request method; an override would let
+		// the upstream act on another one.
+		return s.finishError(ctx, bw, ex, http.StatusBadRequest, reason, true)
+	}
 
 	subjects := pr.Header[SubjectHeader]
 	if len(subjects) > 1 {
@@ -362,7 +367,7 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 	out.Header.Del("Host")
 	out.Header.Del("Expect")
 	for k := range out.Header {
-		if strings.HasPrefix(k, "Syncgate-") {
+		if clientOnlyHeader(k) {
 			delete(out.Header, k)
 		}
 	}

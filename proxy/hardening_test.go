@@ -210,3 +210,41 @@ func TestHandshakeFloodIsSummarised(t *testing.T) {
 	}
 	t.Logf("%d attempts: %d records (%d own, %d counted in summaries) %v", total, records, own, counted, reasons)
 }
+
+// Finding 7: method overrides are refused (400) before policy; client
+// forwarding headers and Syncgate_* spellings never reach the upstream.
+func TestMethodOverrideAndForwardingHeaders(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{})
+	get := "GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\n"
+	for name, req := range map[string]string{
+		"X-HTTP-Method-Override": get + "X-HTTP-Method-Override: DELETE\r\n\r\n",
+		"X-HTTP-Method":          get + "X-HTTP-Method: DELETE\r\n\r\n",
+		"X-Method-Override":      get + "x-method-override: PATCH\r\n\r\n",
+		"underscore spelling":    get + "X_HTTP_Method_Override: DELETE\r\n\r\n",
+		"_HttpMethod":            "GET http://graph.test.example/ok?_HttpMethod=DELETE HTTP/1.1\r\nHost: graph.test.example\r\n\r\n",
+		"_HttpMethod escaped":    "GET http://graph.test.example/ok?a=1&%5FHttpMethod=PATCH HTTP/1.1\r\nHost: graph.test.example\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := h.raw(t, req)
+			if status != 400 || !strings.Contains(body, "method override") {
+				t.Fatalf("status %d %s", status, body)
+			}
+			if rec := h.lastHTTP(); rec.Response.Status != 400 || rec.Decision.Allow {
+				t.Fatalf("record %+v %+v", rec.Decision, rec.Response)
+			}
+		})
+	}
+	if up.count() != 0 {
+		t.Fatalf("upstream saw %d requests", up.count())
+	}
+	status, body := h.raw(t, get+"Syncgate-Subject: alice@corp.example\r\nSyncgate_Subject: mallory@corp.example\r\n"+
+		"X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-Host: evil.example\r\nForwarded: for=10.9.9.9\r\nX-Real-IP: 10.9.9.9\r\nX_Forwarded_For: 10.9.9.9\r\nTrue-Client-IP: 10.9.9.9\r\n\r\n")
+	if status != 200 {
+		t.Fatalf("status %d %s", status, body)
+	}
+	for k := range up.last().Header {
+		if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); strings.HasPrefix(n, "syncgate") || strings.Contains(n, "forward") || strings.Contains(n, "real-ip") || strings.Contains(n, "client-ip") {
+			t.Errorf("upstream received %s: %v", k, up.last().Header[k])
+		}
+	}
+}

@@ -422,3 +422,54 @@ func bodyAllowed(method string, status int) bool {
 	}
 	return !(status >= 100 && status < 200 || status == http.StatusNoContent || status == http.StatusNotModified)
 }
+
+// methodOverrideHeaders make some upstreams (Google, Salesforce, many
+// frameworks) act on another method than the request line's, which policy
+// decided on.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// methodOverride names a method override in the head or the query string
+// ("" when there is none). Header names are compared with '_' read as '-',
+// as some servers do.
+func methodOverride(h http.Header, rawQuery string) string {
+	for k := range h {
+		n := headerNameDashed(k)
+		for _, o := range methodOverrideHeaders {
+			if strings.EqualFold(n, o) {
+				return "method override header " + o + " is not allowed"
+			}
+		}
+	}
+	for _, kv := range strings.Split(rawQuery, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		if strings.EqualFold(strings.TrimSpace(k), "_HttpMethod") {
+			return "method override query parameter _HttpMethod is not allowed"
+		}
+	}
+	return ""
+}
+
+// forwardingHeaders claim a client address or scheme; a client must not be
+// able to tell the upstream it is someone else. The gateway adds none.
+var forwardingHeaders = []string{"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Originating-Ip", "Client-Ip", "Cf-Connecting-Ip"}
+
+// clientOnlyHeader reports whether a client's header field must not reach
+// the upstream: the gateway's own Syncgate-* fields (also spelled with
+// '_'), and forwarding fields (Forwarded, X-Forwarded-*, X-Real-IP, ...).
+func clientOnlyHeader(name string) bool {
+	n := strings.ToLower(headerNameDashed(name))
+	if strings.HasPrefix(n, "syncgate-") || strings.HasPrefix(n, "x-forwarded-") {
+		return true
+	}
+	for _, f := range forwardingHeaders {
+		if strings.EqualFold(n, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func headerNameDashed(name string) string { return strings.ReplaceAll(name, "_", "-") }
