@@ -820,11 +820,18 @@ func signLocal(k crypto.Signer, input []byte) ([]byte, error) {
 // messages carry request URLs and response bodies that name internal
 // addresses; the full error is in the gateway's log.
 func describeStoreErr(err error) string {
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return "Vault permission denied: the gateway's policy lacks " + strconv.Quote(pe.Capability) + " on " + pe.Path
+	}
+	if errors.Is(err, ErrTokenInvalid) {
+		return "Vault token expired or revoked, and logging in again failed"
+	}
 	var re *vaultapi.ResponseError
 	if errors.As(err, &re) {
 		msg := "Vault answered " + strconv.Itoa(re.StatusCode)
-		if len(re.Errors) > 0 {
-			msg += " (" + firstLine(re.Errors[0], 120) + ")"
+		if ms := vaultMessages(re.Errors); len(ms) > 0 {
+			msg += " (" + firstLine(ms[0], 120) + ")"
 		}
 		return msg
 	}

@@ -6,11 +6,16 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +49,8 @@ type testVault struct {
 	clk        *clock.Fake
 	admin      *vapi.Client
 	prefix     string
+	policy     string // grants the store's KV prefix and the test Transit keys
+	seen       map[string]string
 }
 
 func newTestVault(t *testing.T) *testVault {
@@ -75,6 +82,7 @@ func newTestVault(t *testing.T) *testVault {
 	}
 	c.SetToken(tv.root)
 	tv.admin = c
+	tv.prepare(t)
 	t.Cleanup(func() {
 		// Remove everything this test wrote under its prefix.
 		ctx := context.Background()
@@ -100,6 +108,137 @@ func newTestVault(t *testing.T) *testVault {
 }
 
 func (tv *testVault) real() bool { return tv.emu == nil }
+
+// prepare makes what the tests need through the API, as on a fresh dev
+// server (which has KV v2 at secret/ and nothing else): the Transit
+// engine, the AppRole auth method, and a policy for the test's KV prefix
+// and Transit keys named syncgate-test-*.
+func (tv *testVault) prepare(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for path, typ := range map[string]string{"sys/mounts/transit": "transit", "sys/auth/approle": "approle"} {
+		if _, err := tv.admin.Logical().WriteWithContext(ctx, path, map[string]any{"type": typ}); err != nil && !strings.Contains(err.Error(), "already in use") {
+			t.Fatalf("enable %s: %v", typ, err)
+		}
+	}
+	tv.policy = tv.prefix
+	tv.putPolicy(t, tv.policy, fmt.Sprintf(`
+path "secret/data/%[1]s/*" { capabilities = ["create", "read", "update", "delete"] }
+path "secret/metadata/%[1]s/*" { capabilities = ["read", "list", "delete"] }
+path "transit/keys/syncgate-test-*" { capabilities = ["read"] }
+path "transit/sign/syncgate-test-*" { capabilities = ["update"] }
+`, tv.prefix))
+}
+
+// putPolicy writes an ACL policy, removed when the test ends.
+func (tv *testVault) putPolicy(t *testing.T, name, hcl string) {
+	t.Helper()
+	if _, err := tv.admin.Logical().Write("sys/policies/acl/"+name, map[string]any{"policy": hcl}); err != nil {
+		t.Fatalf("policy %s: %v", name, err)
+	}
+	t.Cleanup(func() { _, _ = tv.admin.Logical().Delete("sys/policies/acl/" + name) })
+}
+
+// revoke revokes a token as an administrator would.
+func (tv *testVault) revoke(t *testing.T, token string) {
+	t.Helper()
+	if _, err := tv.admin.Logical().Write("auth/token/revoke", map[string]any{"token": token}); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+}
+
+// lookup returns a token's lookup data as the administrator sees it, or nil.
+func (tv *testVault) lookup(t *testing.T, token string) map[string]any {
+	t.Helper()
+	sec, err := tv.admin.Logical().Write("auth/token/lookup", map[string]any{"token": token})
+	if err != nil || sec == nil {
+		return nil
+	}
+	return sec.Data
+}
+
+// relay is a TCP relay the test controls, between a client and Vault:
+// down, it cuts every connection and refuses new ones, as an outage would.
+type relay struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+}
+
+func newRelay(t *testing.T, target string) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close(); r.SetDown(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			down := r.down
+			if !down {
+				r.conns[c] = true
+			}
+			r.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			go r.pipe(c)
+		}
+	}()
+	return r
+}
+
+func (r *relay) pipe(c net.Conn) {
+	u, err := net.Dial("tcp", r.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	r.mu.Lock()
+	r.conns[u] = true
+	r.mu.Unlock()
+	go func() { _, _ = io.Copy(u, c); u.Close() }()
+	_, _ = io.Copy(c, u)
+	c.Close()
+}
+
+// SetDown cuts (true) or restores (false) the path to Vault.
+func (r *relay) SetDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = down
+	if down {
+		for c := range r.conns {
+			c.Close()
+		}
+		r.conns = map[net.Conn]bool{}
+	}
+}
+
+// relayed returns the store config with Vault reached through a relay.
+func (tv *testVault) relayed(t *testing.T, auth VaultAuth) (StoreConfig, *relay) {
+	t.Helper()
+	u, err := url.Parse(tv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRelay(t, u.Host)
+	if net.ParseIP(u.Hostname()) == nil && u.Scheme == "https" {
+		t.Setenv("VAULT_TLS_SERVER_NAME", u.Hostname()) // the certificate names the server, not 127.0.0.1
+	}
+	c := tv.config(auth)
+	c.Address = u.Scheme + "://" + r.ln.Addr().String()
+	return c, r
+}
 
 func (tv *testVault) config(auth VaultAuth) StoreConfig {
 	return StoreConfig{Backend: "vault", Address: tv.addr, CACert: tv.caFile, Mount: "secret", Path: tv.prefix, Auth: auth}

@@ -127,6 +127,13 @@ type OpenOptions struct {
 	Now func() time.Time
 	// Logf receives operational messages (never secret values); may be nil.
 	Logf func(format string, args ...any)
+	// Errorf receives failures an operator must act on, such as a failed
+	// Vault login (never secret values); Logf when nil.
+	Errorf func(format string, args ...any)
+	// OnAuthChange is called when the Vault store loses its last valid
+	// token and cannot log in again (err says why), and again with nil
+	// when it has one anew. May be nil.
+	OnAuthChange func(err error)
 }
 
 // Open opens the store the config names.
@@ -135,7 +142,11 @@ func Open(ctx context.Context, c StoreConfig, o OpenOptions) (Store, error) {
 	case "", "file":
 		return OpenFileStore(c, o)
 	case "vault":
-		return OpenVaultStore(ctx, c, o)
+		s, err := OpenVaultStore(ctx, c, o)
+		if err != nil {
+			return nil, err // not a typed nil *VaultStore in the interface
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("secrets: unknown backend %q (want file or vault)", c.Backend)
 	}

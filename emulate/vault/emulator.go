@@ -1,26 +1,13 @@
 package vault
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
-	"crypto/x509"
-	"encoding/asn1"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"hash"
 	"io"
-	"math/big"
+	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +15,12 @@ import (
 
 	"github.com/syncgate/syncgate/emulate/clock"
 )
+
+// Vault's defaults for a dev server: every token and lease gets
+// default_lease_ttl = max_lease_ttl = 768h (32 days) unless a role or the
+// request says otherwise.
+// https://developer.hashicorp.com/vault/docs/configuration#default_lease_ttl
+const systemTTL = 768 * time.Hour
 
 // Options configures an Emulator.
 type Options struct {
@@ -37,89 +30,45 @@ type Options struct {
 	RootToken string
 	// KVMounts are KV v2 mounts; default ["secret"].
 	KVMounts []string
-	// TransitMount; default "transit".
+	// TransitMount is mounted at start; default "transit". More Transit
+	// (and KV) mounts can be enabled through sys/mounts.
 	TransitMount string
 }
 
 // Emulator is an http.Handler serving the Vault API subset. Safe for
 // concurrent use.
 type Emulator struct {
-	clk     clock.Clock
-	root    string
-	transit string
+	clk  clock.Clock
+	root string
 
 	mu       sync.Mutex
-	down     bool
+	sealed   bool
 	latency  time.Duration
-	kv       map[string]map[string]*kvSecret // mount -> path -> secret
-	keys     map[string]*transitKey
+	mounts   map[string]string // secrets engine mount -> "kv" | "transit"
+	auths    map[string]string // auth mount -> "token" | "approle" | "kubernetes"
+	kv       map[string]map[string]*kvSecret
+	transit  map[string]map[string]*transitKey
+	policies map[string]*policy
 	tokens   map[string]*token
-	roles    map[string]*appRole // approle name -> role
+	roles    map[string]*appRole // "mount/name" -> role
 	k8s      map[string]k8sRole
-	wrapped  map[string]wrappedResp
+	wrapped  map[string]*wrappedResp
 	requests map[string]int
-	seq      int
 }
 
-type kvVersion struct {
-	data      map[string]any
-	created   time.Time
-	deleted   time.Time
-	destroyed bool
-}
-
-type kvSecret struct {
-	versions map[int]*kvVersion
-	current  int
-	created  time.Time
-	updated  time.Time
-}
-
-type transitKey struct {
-	typ      string
-	versions []crypto.Signer
-	created  []time.Time
-	deletion bool
-}
-
-type token struct {
-	id, accessor string
-	policies     []string
-	created      time.Time
-	expires      time.Time // zero: never
-	maxExpires   time.Time // zero: no max
-	ttl          time.Duration
-	renewable    bool
-	path         string
-}
-
-type appRole struct {
-	roleID    string
-	secretIDs map[string]bool
-	tokenTTL  time.Duration
-	maxTTL    time.Duration
-	policies  []string
-}
-
-type k8sRole struct {
-	jwt           string
-	ttl, maxTTL   time.Duration
-	policies      []string
-	serviceAcount string
-}
-
-type wrappedResp struct {
-	body    map[string]any
-	expires time.Time
-}
-
-// New returns an emulator with the root token and empty mounts.
+// New returns an emulator with the root token, the KV and Transit mounts,
+// AppRole and Kubernetes auth enabled, and the built-in policies (root,
+// default, response-wrapping).
 func New(o Options) *Emulator {
 	e := &Emulator{
-		clk: o.Clock, root: o.RootToken, transit: o.TransitMount,
-		kv: map[string]map[string]*kvSecret{}, keys: map[string]*transitKey{},
-		tokens: map[string]*token{}, roles: map[string]*appRole{}, k8s: map[string]k8sRole{},
-		wrapped: map[string]wrappedResp{}, requests: map[string]int{},
+		clk: o.Clock, root: o.RootToken,
+		mounts:   map[string]string{},
+		auths:    map[string]string{"token": "token", "approle": "approle", "kubernetes": "kubernetes"},
+		kv:       map[string]map[string]*kvSecret{},
+		transit:  map[string]map[string]*transitKey{},
+		policies: builtinPolicies(),
+		tokens:   map[string]*token{}, roles: map[string]*appRole{}, k8s: map[string]k8sRole{},
+		wrapped: map[string]*wrappedResp{}, requests: map[string]int{},
 	}
 	if e.clk == nil {
 		e.clk = clock.Real{}
@@ -127,22 +76,33 @@ func New(o Options) *Emulator {
 	if e.root == "" {
 		e.root = "root"
 	}
-	if e.transit == "" {
-		e.transit = "transit"
+	tm := strings.Trim(o.TransitMount, "/")
+	if tm == "" {
+		tm = "transit"
 	}
+	e.mounts[tm] = "transit"
+	e.transit[tm] = map[string]*transitKey{}
 	mounts := o.KVMounts
 	if len(mounts) == 0 {
 		mounts = []string{"secret"}
 	}
 	for _, m := range mounts {
+		m = strings.Trim(m, "/")
+		e.mounts[m] = "kv"
 		e.kv[m] = map[string]*kvSecret{}
 	}
 	e.tokens[e.root] = &token{id: e.root, accessor: "root-accessor", policies: []string{"root"}, created: e.clk.Now(), path: "auth/token/root"}
 	return e
 }
 
-// SetDown makes every request fail with 503 (true) or work again (false).
-func (e *Emulator) SetDown(down bool) { e.mu.Lock(); e.down = down; e.mu.Unlock() }
+// SetSealed seals (true) or unseals (false) the emulator. Sealed, every
+// request but sys/health and sys/seal-status fails with 503 and
+// {"errors":["Vault is sealed"]}; tokens and data survive, as in Vault.
+func (e *Emulator) SetSealed(sealed bool) { e.mu.Lock(); e.sealed = sealed; e.mu.Unlock() }
+
+// SetDown is SetSealed: the Vault API's answer while it cannot serve. (An
+// unreachable Vault is a network matter; tests put a relay in front.)
+func (e *Emulator) SetDown(down bool) { e.SetSealed(down) }
 
 // SetLatency delays every request by d.
 func (e *Emulator) SetLatency(d time.Duration) { e.mu.Lock(); e.latency = d; e.mu.Unlock() }
@@ -155,19 +115,20 @@ func (e *Emulator) Requests(methodPath string) int {
 	return e.requests[methodPath]
 }
 
-// AddKubernetesRole makes auth/kubernetes/login accept jwt for role.
-func (e *Emulator) AddKubernetesRole(role, jwt string, ttl, maxTTL time.Duration) {
+// AddKubernetesRole makes auth/kubernetes/login accept jwt for role; the
+// token gets the default policy and policies.
+func (e *Emulator) AddKubernetesRole(role, jwt string, ttl, maxTTL time.Duration, policies ...string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.k8s[role] = k8sRole{jwt: jwt, ttl: ttl, maxTTL: maxTTL, policies: []string{"default"}}
+	e.k8s[role] = k8sRole{jwt: jwt, ttl: ttl, maxTTL: maxTTL, policies: policies}
 }
 
-// CreateToken makes a token with ttl and maxTTL (0: none), as
-// auth/token/create would.
+// CreateToken makes a token with the default policy and ttl and maxTTL
+// (0: Vault's system default of 768h), as auth/token/create would.
 func (e *Emulator) CreateToken(ttl, maxTTL time.Duration) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.newTokenLocked("auth/token/create", []string{"default"}, ttl, maxTTL).id
+	return e.newTokenLocked(tokenParams{path: "auth/token/create", policies: []string{"default"}, ttl: ttl, maxTTL: maxTTL}).id
 }
 
 // LiveTokens counts tokens that have not expired (the root token included).
@@ -177,54 +138,21 @@ func (e *Emulator) LiveTokens() int {
 	n := 0
 	now := e.clk.Now()
 	for _, t := range e.tokens {
-		if t.expires.IsZero() || now.Before(t.expires) {
+		if t.live(now) {
 			n++
 		}
 	}
 	return n
 }
 
-func (e *Emulator) randID(prefix string) string {
+func randID(prefix string) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return prefix + hex.EncodeToString(b)
 }
 
-func (e *Emulator) newTokenLocked(path string, policies []string, ttl, maxTTL time.Duration) *token {
-	now := e.clk.Now()
-	t := &token{id: e.randID("hvs."), accessor: e.randID(""), policies: policies, created: now, ttl: ttl, renewable: ttl > 0, path: path}
-	if ttl > 0 {
-		t.expires = now.Add(ttl)
-	}
-	if maxTTL > 0 {
-		t.maxExpires = now.Add(maxTTL)
-		if t.expires.IsZero() || t.expires.After(t.maxExpires) {
-			t.expires = t.maxExpires
-		}
-	}
-	e.tokens[t.id] = t
-	return t
-}
-
-func (t *token) authBlock(now time.Time) map[string]any {
-	return map[string]any{
-		"client_token": t.id, "accessor": t.accessor, "policies": t.policies, "token_policies": t.policies,
-		"metadata": nil, "lease_duration": t.remaining(now), "renewable": t.renewable, "entity_id": "", "token_type": "service", "orphan": true,
-	}
-}
-
-func (t *token) remaining(now time.Time) int {
-	if t.expires.IsZero() {
-		return 0
-	}
-	d := t.expires.Sub(now)
-	if d < 0 {
-		return 0
-	}
-	return int(d / time.Second)
-}
-
-// apiError is an error response in Vault's shape.
+// apiError is an error response in Vault's shape: {"errors":[...]}.
+// https://developer.hashicorp.com/vault/api-docs#error-response
 type apiError struct {
 	status int
 	msgs   []string
@@ -235,18 +163,34 @@ func errf(status int, format string, args ...any) *apiError {
 }
 
 var (
-	errDenied   = &apiError{status: 403, msgs: []string{"permission denied"}}
-	errNotFound = &apiError{status: 404, msgs: []string{}}
+	// errBadToken: no token, or one that expired, was revoked or used up.
+	// Vault returns logical.ErrPermissionDenied bare from its token check.
+	errBadToken = &apiError{status: 403, msgs: []string{"permission denied"}}
+	// errACLDenied: a live token whose policies do not grant the
+	// capability. Vault appends ErrPermissionDenied to a go-multierror,
+	// whose Error() is this text.
+	errACLDenied = &apiError{status: 403, msgs: []string{"1 error occurred:\n\t* permission denied\n\n"}}
+	errNotFound  = &apiError{status: 404, msgs: []string{}}
+	errSealed    = &apiError{status: 503, msgs: []string{"Vault is sealed"}}
 )
+
+// request is one API call as the handlers see it.
+type request struct {
+	r      *http.Request
+	method string // GET, LIST, POST, PUT, DELETE
+	path   string // without /v1/
+	body   map[string]any
+	remote string // client IP
+}
 
 // ServeHTTP implements http.Handler.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	down, lat := e.down, e.latency
 	method := r.Method
 	if method == http.MethodGet && r.URL.Query().Get("list") == "true" {
 		method = "LIST"
 	}
+	e.mu.Lock()
+	lat := e.latency
 	e.requests[method+" "+r.URL.Path]++
 	e.mu.Unlock()
 	if lat > 0 {
@@ -256,44 +200,25 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if down {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"errors": []string{"Vault is sealed"}})
-		return
-	}
 	if !strings.HasPrefix(r.URL.Path, "/v1/") {
 		writeJSON(w, 404, map[string]any{"errors": []string{}})
 		return
 	}
-	path := strings.TrimPrefix(r.URL.Path, "/v1/")
-	var body map[string]any
+	req := &request{r: r, method: method, path: strings.TrimPrefix(r.URL.Path, "/v1/"), body: map[string]any{}}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		req.remote = host
+	}
 	if r.Body != nil {
 		raw, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if len(strings.TrimSpace(string(raw))) > 0 {
-			if err := json.Unmarshal(raw, &body); err != nil {
+			if err := json.Unmarshal(raw, &req.body); err != nil {
 				writeJSON(w, 400, map[string]any{"errors": []string{"failed to parse JSON input: " + err.Error()}})
 				return
 			}
 		}
 	}
-	if body == nil {
-		body = map[string]any{}
-	}
 	e.mu.Lock()
-	status, resp, aerr := e.route(r, method, path, body)
-	if aerr == nil && status == 200 && r.Header.Get("X-Vault-Wrap-TTL") != "" && path != "sys/wrapping/unwrap" {
-		ttl, err := parseDuration(r.Header.Get("X-Vault-Wrap-TTL"))
-		if err != nil || ttl <= 0 {
-			aerr = errf(400, "invalid wrap TTL")
-		} else {
-			wt := e.randID("hvs.wrap.")
-			now := e.clk.Now()
-			e.wrapped[wt] = wrappedResp{body: resp, expires: now.Add(ttl)}
-			resp = map[string]any{"request_id": e.randID(""), "wrap_info": map[string]any{
-				"token": wt, "accessor": e.randID(""), "ttl": int(ttl / time.Second),
-				"creation_time": now.UTC().Format(time.RFC3339Nano), "creation_path": path,
-			}}
-		}
-	}
+	status, resp, aerr := e.handle(req)
 	e.mu.Unlock()
 	if aerr != nil {
 		writeJSON(w, aerr.status, map[string]any{"errors": aerr.msgs})
@@ -312,600 +237,222 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// authToken returns the live token of the request, or nil.
-func (e *Emulator) authToken(r *http.Request) *token {
-	id := r.Header.Get("X-Vault-Token")
-	if id == "" {
-		if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-			id = strings.TrimPrefix(a, "Bearer ")
+// handle answers one request with e.mu held.
+func (e *Emulator) handle(req *request) (int, map[string]any, *apiError) {
+	switch req.path {
+	case "sys/health":
+		return e.health()
+	case "sys/seal-status":
+		return 200, e.sealStatus(), nil
+	}
+	if e.sealed {
+		return 0, nil, errSealed
+	}
+	status, resp, aerr := e.route(req)
+	if aerr != nil || status != 200 {
+		return status, resp, aerr
+	}
+	// Response wrapping: any response with a body can be wrapped.
+	// https://developer.hashicorp.com/vault/docs/concepts/response-wrapping
+	if wt := req.r.Header.Get("X-Vault-Wrap-TTL"); wt != "" && req.path != "sys/wrapping/unwrap" {
+		ttl, err := parseDuration(wt)
+		if err != nil || ttl <= 0 {
+			return 0, nil, errf(400, "error parsing wrap TTL")
 		}
+		return 200, e.wrapLocked(req.path, resp, ttl), nil
 	}
-	t := e.tokens[id]
-	if t == nil {
-		return nil
-	}
-	if !t.expires.IsZero() && !e.clk.Now().Before(t.expires) {
-		delete(e.tokens, id)
-		return nil
-	}
-	return t
+	return status, resp, nil
 }
 
-func (e *Emulator) route(r *http.Request, method, path string, body map[string]any) (int, map[string]any, *apiError) {
-	switch {
-	case path == "sys/health":
-		return 200, map[string]any{"initialized": true, "sealed": false, "standby": false, "version": "1.20.0-emulated", "server_time_utc": e.clk.Now().Unix()}, nil
-	case path == "auth/approle/login":
-		return e.approleLogin(body)
-	case path == "auth/kubernetes/login":
-		return e.k8sLogin(body)
-	case path == "sys/wrapping/unwrap":
-		return e.unwrap(r, body)
+// health follows GET sys/health: 200 unsealed, 503 sealed, always with the
+// status body. https://developer.hashicorp.com/vault/api-docs/system/health
+func (e *Emulator) health() (int, map[string]any, *apiError) {
+	body := map[string]any{"initialized": true, "sealed": e.sealed, "standby": false, "performance_standby": false,
+		"replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
+		"server_time_utc": e.clk.Now().Unix(), "version": "1.20.0-emulated", "cluster_name": "vault-emulator", "cluster_id": "emulated"}
+	if e.sealed {
+		return 503, body, nil
 	}
-	tok := e.authToken(r)
+	return 200, body, nil
+}
+
+// sealStatus follows GET sys/seal-status.
+// https://developer.hashicorp.com/vault/api-docs/system/seal-status
+func (e *Emulator) sealStatus() map[string]any {
+	return map[string]any{"type": "shamir", "initialized": true, "sealed": e.sealed, "t": 1, "n": 1, "progress": 0,
+		"nonce": "", "version": "1.20.0-emulated", "migration": false, "recovery_seal": false, "storage_type": "inmem"}
+}
+
+// route authenticates, checks the ACL and dispatches.
+func (e *Emulator) route(req *request) (int, map[string]any, *apiError) {
+	// Unauthenticated endpoints: logins and unwrapping with the wrapping
+	// token itself.
+	if mount, rest, ok := strings.Cut(strings.TrimPrefix(req.path, "auth/"), "/"); ok && strings.HasPrefix(req.path, "auth/") && rest == "login" {
+		switch e.auths[mount] {
+		case "approle":
+			return e.approleLogin(req, mount)
+		case "kubernetes":
+			return e.k8sLogin(req)
+		}
+	}
+	if req.path == "sys/wrapping/unwrap" {
+		if _, inBody := req.body["token"]; !inBody {
+			return e.unwrap(req.r.Header.Get("X-Vault-Token"))
+		}
+	}
+	tok := e.authToken(req.r)
 	if tok == nil {
-		return 0, nil, errDenied
+		return 0, nil, errBadToken
 	}
-	switch {
-	case path == "auth/token/lookup-self":
-		return e.lookupSelf(tok)
-	case path == "auth/token/renew-self":
-		return e.renewSelf(tok, body)
-	case path == "auth/token/create" || path == "auth/token/create-orphan":
-		ttl, _ := durationField(body, "ttl")
-		maxTTL, _ := durationField(body, "explicit_max_ttl")
-		t := e.newTokenLocked(path, []string{"default"}, ttl, maxTTL)
-		return 200, map[string]any{"auth": t.authBlock(e.clk.Now())}, nil
-	case path == "auth/token/revoke-self":
-		delete(e.tokens, tok.id)
-		return 204, nil, nil
-	case strings.HasPrefix(path, "sys/auth/") || strings.HasPrefix(path, "sys/mounts/"):
-		return 204, nil, nil // mounting is a no-op: the emulator has them all
-	case strings.HasPrefix(path, "auth/approle/role/"):
-		return e.approleAdmin(method, strings.TrimPrefix(path, "auth/approle/role/"), body)
-	case path == e.transit || strings.HasPrefix(path, e.transit+"/"):
-		return e.transitRoute(method, strings.TrimPrefix(path, e.transit+"/"), body)
+	h, capability := e.dispatch(req, tok)
+	if h == nil {
+		return 0, nil, errf(404, "no handler for route %q. route entry not found.", req.path)
 	}
-	mount, rest, _ := strings.Cut(path, "/")
-	if store, ok := e.kv[mount]; ok {
-		return e.kvRoute(store, method, rest, body, r)
+	if capability != "" && !e.allowed(tok, req.path, capability, req.method == "LIST") {
+		return 0, nil, errACLDenied
 	}
-	return 0, nil, errf(404, "no handler for route %q. route entry not found.", path)
+	e.useToken(tok)
+	return h()
 }
 
-// --- tokens and auth ---
+type handler func() (int, map[string]any, *apiError)
 
-func (e *Emulator) lookupSelf(t *token) (int, map[string]any, *apiError) {
-	now := e.clk.Now()
-	var expire any
-	if !t.expires.IsZero() {
-		expire = t.expires.UTC().Format(time.RFC3339Nano)
-	}
-	var maxTTL int
-	if !t.maxExpires.IsZero() {
-		maxTTL = int(t.maxExpires.Sub(t.created) / time.Second)
-	}
-	return 200, map[string]any{"data": map[string]any{
-		"accessor": t.accessor, "creation_time": t.created.Unix(), "creation_ttl": int(t.ttl / time.Second),
-		"display_name": "token", "expire_time": expire, "explicit_max_ttl": maxTTL, "id": t.id,
-		"issue_time": t.created.UTC().Format(time.RFC3339Nano), "num_uses": 0, "orphan": true,
-		"path": t.path, "policies": t.policies, "renewable": t.renewable, "ttl": t.remaining(now), "type": "service",
-	}}, nil
-}
-
-func (e *Emulator) renewSelf(t *token, body map[string]any) (int, map[string]any, *apiError) {
-	if !t.renewable {
-		return 0, nil, errf(400, "lease is not renewable")
-	}
-	now := e.clk.Now()
-	inc, ok := durationField(body, "increment")
-	if !ok || inc <= 0 {
-		inc = t.ttl
-	}
-	exp := now.Add(inc)
-	if !t.maxExpires.IsZero() && exp.After(t.maxExpires) {
-		exp = t.maxExpires
-	}
-	t.expires = exp
-	resp := map[string]any{"auth": t.authBlock(now)}
-	if !t.maxExpires.IsZero() && exp.Equal(t.maxExpires) {
-		resp["warnings"] = []string{"TTL of \"" + inc.String() + "\" exceeded the effective max_ttl; TTL value is capped accordingly"}
-	}
-	return 200, resp, nil
-}
-
-func (e *Emulator) approleLogin(body map[string]any) (int, map[string]any, *apiError) {
-	roleID, _ := body["role_id"].(string)
-	secretID, _ := body["secret_id"].(string)
-	for _, role := range e.roles {
-		if role.roleID == roleID && roleID != "" {
-			if !role.secretIDs[secretID] {
-				return 0, nil, errf(400, "invalid role or secret ID")
-			}
-			t := e.newTokenLocked("auth/approle/login", role.policies, role.tokenTTL, role.maxTTL)
-			return 200, map[string]any{"auth": t.authBlock(e.clk.Now())}, nil
-		}
-	}
-	return 0, nil, errf(400, "invalid role or secret ID")
-}
-
-func (e *Emulator) approleAdmin(method, rest string, body map[string]any) (int, map[string]any, *apiError) {
-	name, sub, _ := strings.Cut(rest, "/")
-	role := e.roles[name]
-	switch {
-	case sub == "" && (method == http.MethodPost || method == http.MethodPut):
-		if role == nil {
-			role = &appRole{roleID: e.randID(""), secretIDs: map[string]bool{}}
-			e.roles[name] = role
-		}
-		role.tokenTTL, _ = durationField(body, "token_ttl")
-		role.maxTTL, _ = durationField(body, "token_max_ttl")
-		role.policies = []string{"default"}
-		return 204, nil, nil
-	case sub == "" && method == http.MethodDelete:
-		delete(e.roles, name)
-		return 204, nil, nil
-	case role == nil:
-		return 0, nil, errf(400, "role %q does not exist", name)
-	case sub == "role-id" && method == http.MethodGet:
-		return 200, map[string]any{"data": map[string]any{"role_id": role.roleID}}, nil
-	case sub == "secret-id" && (method == http.MethodPost || method == http.MethodPut):
-		id := e.randID("")
-		role.secretIDs[id] = true
-		return 200, map[string]any{"data": map[string]any{"secret_id": id, "secret_id_accessor": e.randID(""), "secret_id_ttl": 0, "secret_id_num_uses": 0}}, nil
-	}
-	return 0, nil, errf(405, "unsupported operation")
-}
-
-func (e *Emulator) k8sLogin(body map[string]any) (int, map[string]any, *apiError) {
-	role, _ := body["role"].(string)
-	jwt, _ := body["jwt"].(string)
-	kr, ok := e.k8s[role]
-	if !ok {
-		return 0, nil, errf(400, "invalid role name %q", role)
-	}
-	if jwt == "" || jwt != kr.jwt {
-		return 0, nil, errDenied
-	}
-	t := e.newTokenLocked("auth/kubernetes/login", kr.policies, kr.ttl, kr.maxTTL)
-	return 200, map[string]any{"auth": t.authBlock(e.clk.Now())}, nil
-}
-
-func (e *Emulator) unwrap(r *http.Request, body map[string]any) (int, map[string]any, *apiError) {
-	wt, _ := body["token"].(string)
-	if wt == "" {
-		wt = r.Header.Get("X-Vault-Token")
-	} else if e.authToken(r) == nil {
-		return 0, nil, errDenied
-	}
-	w, ok := e.wrapped[wt]
-	if !ok || !e.clk.Now().Before(w.expires) {
-		delete(e.wrapped, wt)
-		return 0, nil, errf(400, "wrapping token is not valid or does not exist")
-	}
-	delete(e.wrapped, wt) // single use
-	return 200, w.body, nil
-}
-
-// --- KV v2 ---
-
-func (e *Emulator) kvRoute(store map[string]*kvSecret, method, rest string, body map[string]any, r *http.Request) (int, map[string]any, *apiError) {
-	op, p, _ := strings.Cut(rest, "/")
-	now := e.clk.Now()
-	switch op {
-	case "data":
-		s := store[p]
-		switch method {
-		case http.MethodGet:
-			if s == nil {
-				return 0, nil, errNotFound
-			}
-			v := s.current
-			if q := r.URL.Query().Get("version"); q != "" && q != "0" {
-				n, err := strconv.Atoi(q)
-				if err != nil {
-					return 0, nil, errf(400, "invalid version")
-				}
-				v = n
-			}
-			ver := s.versions[v]
-			if ver == nil {
-				return 0, nil, errNotFound
-			}
-			meta := versionMeta(v, ver)
-			if ver.destroyed || !ver.deleted.IsZero() {
-				// Vault answers 404 with the metadata and null data.
-				return 404, map[string]any{"data": map[string]any{"data": nil, "metadata": meta}}, nil
-			}
-			return 200, map[string]any{"data": map[string]any{"data": ver.data, "metadata": meta}}, nil
-		case http.MethodPost, http.MethodPut:
-			data, ok := body["data"].(map[string]any)
-			if !ok {
-				return 0, nil, errf(400, "no data provided")
-			}
-			cur := 0
-			if s != nil {
-				cur = s.current
-			}
-			if opts, ok := body["options"].(map[string]any); ok {
-				if c, ok := opts["cas"]; ok {
-					n, ok := c.(float64)
-					if !ok || int(n) != cur {
-						return 0, nil, errf(400, "check-and-set parameter did not match the current version")
-					}
-				}
-			}
-			if s == nil {
-				s = &kvSecret{versions: map[int]*kvVersion{}, created: now}
-				store[p] = s
-			}
-			s.current++
-			s.updated = now
-			s.versions[s.current] = &kvVersion{data: data, created: now}
-			delete(s.versions, s.current-10)
-			return 200, map[string]any{"data": versionMeta(s.current, s.versions[s.current])}, nil
-		case http.MethodDelete:
-			if s != nil && s.versions[s.current] != nil {
-				s.versions[s.current].deleted = now
-			}
-			return 204, nil, nil
-		}
-	case "delete", "undelete", "destroy":
-		s := store[p]
-		if method != http.MethodPost && method != http.MethodPut {
-			break
-		}
-		vs, _ := body["versions"].([]any)
-		if len(vs) == 0 {
-			return 0, nil, errf(400, "no version number provided")
-		}
-		for _, x := range vs {
-			n, _ := x.(float64)
-			if s == nil || s.versions[int(n)] == nil {
-				continue
-			}
-			switch op {
-			case "delete":
-				s.versions[int(n)].deleted = now
-			case "undelete":
-				s.versions[int(n)].deleted = time.Time{}
-			case "destroy":
-				s.versions[int(n)].destroyed = true
-				s.versions[int(n)].data = nil
-			}
-		}
-		return 204, nil, nil
-	case "metadata":
-		switch method {
-		case "LIST":
-			prefix := p
-			if prefix != "" && !strings.HasSuffix(prefix, "/") {
-				prefix += "/"
-			}
-			seen := map[string]bool{}
-			for k := range store {
-				if !strings.HasPrefix(k, prefix) {
-					continue
-				}
-				rest := strings.TrimPrefix(k, prefix)
-				if i := strings.Index(rest, "/"); i >= 0 {
-					rest = rest[:i+1]
-				}
-				seen[rest] = true
-			}
-			if len(seen) == 0 {
-				return 0, nil, errNotFound
-			}
-			keys := make([]string, 0, len(seen))
-			for k := range seen {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			return 200, map[string]any{"data": map[string]any{"keys": keys}}, nil
-		case http.MethodGet:
-			s := store[p]
-			if s == nil {
-				return 0, nil, errNotFound
-			}
-			versions := map[string]any{}
-			oldest := s.current
-			for n, v := range s.versions {
-				versions[strconv.Itoa(n)] = map[string]any{"created_time": v.created.UTC().Format(time.RFC3339Nano), "deletion_time": fmtTime(v.deleted), "destroyed": v.destroyed}
-				if n < oldest {
-					oldest = n
-				}
-			}
-			return 200, map[string]any{"data": map[string]any{
-				"cas_required": false, "created_time": s.created.UTC().Format(time.RFC3339Nano), "current_version": s.current,
-				"custom_metadata": nil, "delete_version_after": "0s", "max_versions": 0, "oldest_version": oldest,
-				"updated_time": s.updated.UTC().Format(time.RFC3339Nano), "versions": versions,
-			}}, nil
-		case http.MethodDelete:
-			delete(store, p)
-			return 204, nil, nil
-		}
-	}
-	return 0, nil, errf(405, "unsupported operation")
-}
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-func versionMeta(n int, v *kvVersion) map[string]any {
-	return map[string]any{"created_time": v.created.UTC().Format(time.RFC3339Nano), "custom_metadata": nil,
-		"deletion_time": fmtTime(v.deleted), "destroyed": v.destroyed, "version": n}
-}
-
-// --- Transit ---
-
-func (e *Emulator) transitRoute(method, rest string, body map[string]any) (int, map[string]any, *apiError) {
-	op, tail, _ := strings.Cut(rest, "/")
-	name, sub, _ := strings.Cut(tail, "/")
-	switch op {
-	case "keys":
-		k := e.keys[name]
+// dispatch finds the handler and the capability the request needs (Vault:
+// GET read, LIST list, DELETE delete, POST/PUT create when the backend's
+// existence check says the resource is absent, update otherwise).
+// https://developer.hashicorp.com/vault/docs/concepts/policies#capabilities
+func (e *Emulator) dispatch(req *request, tok *token) (handler, string) {
+	p, m := req.path, req.method
+	write := m == http.MethodPost || m == http.MethodPut
+	capOf := func(exists bool) string {
 		switch {
-		case sub == "" && (method == http.MethodPost || method == http.MethodPut):
-			if k != nil {
-				return 204, nil, nil
-			}
-			typ, _ := body["type"].(string)
-			if typ == "" {
-				typ = "aes256-gcm96"
-			}
-			if typ != "rsa-2048" && typ != "ecdsa-p256" && typ != "ed25519" {
-				return 0, nil, errf(400, "the emulator supports key types rsa-2048, ecdsa-p256 and ed25519, not %q", typ)
-			}
-			k = &transitKey{typ: typ}
-			if err := k.rotate(e.clk.Now()); err != nil {
-				return 0, nil, errf(500, "%v", err)
-			}
-			e.keys[name] = k
-			return 200, e.keyInfo(name, k), nil
-		case sub == "" && method == http.MethodGet:
-			if k == nil {
-				return 0, nil, errNotFound
-			}
-			return 200, e.keyInfo(name, k), nil
-		case sub == "" && method == http.MethodDelete:
-			if k == nil {
-				return 204, nil, nil
-			}
-			if !k.deletion {
-				return 0, nil, errf(400, "deletion is not allowed for this key")
-			}
-			delete(e.keys, name)
-			return 204, nil, nil
-		case k == nil:
-			return 0, nil, errf(400, "key not found")
-		case sub == "rotate" && method == http.MethodPost:
-			if err := k.rotate(e.clk.Now()); err != nil {
-				return 0, nil, errf(500, "%v", err)
-			}
-			return 200, e.keyInfo(name, k), nil
-		case sub == "config" && method == http.MethodPost:
-			if d, ok := body["deletion_allowed"].(bool); ok {
-				k.deletion = d
-			}
-			return 200, e.keyInfo(name, k), nil
+		case m == http.MethodGet:
+			return "read"
+		case m == "LIST":
+			return "list"
+		case m == http.MethodDelete:
+			return "delete"
+		case write && !exists:
+			return "create"
 		}
-	case "sign":
-		return e.sign(name, sub, body)
-	case "verify":
-		return e.verify(name, sub, body)
+		return "update"
+	}
+	switch {
+	case p == "auth/token/lookup-self":
+		return func() (int, map[string]any, *apiError) { return e.lookup(tok) }, "read"
+	case p == "auth/token/renew-self":
+		return func() (int, map[string]any, *apiError) { return e.renew(tok, req.body) }, "update"
+	case p == "auth/token/revoke-self":
+		return func() (int, map[string]any, *apiError) { e.revokeLocked(tok); return 204, nil, nil }, "update"
+	case p == "auth/token/lookup" || p == "auth/token/revoke" || p == "auth/token/revoke-accessor" || p == "auth/token/renew":
+		return func() (int, map[string]any, *apiError) { return e.tokenAdmin(p, req.body) }, "update"
+	case p == "auth/token/create" || p == "auth/token/create-orphan":
+		return func() (int, map[string]any, *apiError) { return e.tokenCreate(tok, p, req.body) }, "update"
+	case p == "sys/wrapping/unwrap":
+		return func() (int, map[string]any, *apiError) { wt, _ := req.body["token"].(string); return e.unwrap(wt) }, "update"
+	case p == "sys/wrapping/lookup":
+		return func() (int, map[string]any, *apiError) { return e.wrapLookup(req) }, "update"
+	case strings.HasPrefix(p, "sys/mounts/"):
+		return func() (int, map[string]any, *apiError) {
+			return e.mountAdmin(req, strings.TrimPrefix(p, "sys/mounts/"))
+		}, capOf(true)
+	case strings.HasPrefix(p, "sys/auth/"):
+		return func() (int, map[string]any, *apiError) { return e.authAdmin(req, strings.TrimPrefix(p, "sys/auth/")) }, capOf(true)
+	case p == "sys/policies/acl" || strings.HasPrefix(p, "sys/policies/acl/") || p == "sys/policy" || strings.HasPrefix(p, "sys/policy/"):
+		name := p[strings.LastIndex(p, "/")+1:]
+		if p == "sys/policies/acl" || p == "sys/policy" {
+			name = ""
+		}
+		_, exists := e.policies[strings.ToLower(name)]
+		return func() (int, map[string]any, *apiError) { return e.policyAdmin(req, name) }, capOf(exists)
+	case p == "sys/capabilities-self":
+		return func() (int, map[string]any, *apiError) { return e.capabilitiesSelf(tok, req.body) }, "update"
+	}
+	if mount, rest, ok := strings.Cut(strings.TrimPrefix(p, "auth/"), "/"); ok && strings.HasPrefix(p, "auth/") && e.auths[mount] == "approle" {
+		if r, ok := strings.CutPrefix(rest, "role"); ok && (r == "" || r[0] == '/') {
+			name, _, _ := strings.Cut(strings.TrimPrefix(r, "/"), "/")
+			_, exists := e.roles[mount+"/"+name]
+			return func() (int, map[string]any, *apiError) { return e.approleAdmin(req, mount, strings.TrimPrefix(r, "/")) }, capOf(exists)
+		}
+		return nil, ""
+	}
+	mount, rest, _ := strings.Cut(p, "/")
+	switch e.mounts[mount] {
+	case "kv":
+		store := e.kv[mount]
+		op, sp, _ := strings.Cut(rest, "/")
+		_, exists := store[sp]
+		if op != "data" {
+			exists = true
+		}
+		return func() (int, map[string]any, *apiError) { return e.kvRoute(store, req, rest) }, capOf(exists)
+	case "transit":
+		keys := e.transit[mount]
+		op, tail, _ := strings.Cut(rest, "/")
+		name, _, _ := strings.Cut(tail, "/")
+		exists := true
+		if op == "keys" && tail == name {
+			_, exists = keys[name]
+		}
+		return func() (int, map[string]any, *apiError) { return e.transitRoute(keys, req, rest) }, capOf(exists)
+	}
+	return nil, ""
+}
+
+// mountAdmin enables (POST) and disables (DELETE) secrets engines: "kv"
+// (version 2 only) and "transit".
+// https://developer.hashicorp.com/vault/api-docs/system/mounts#enable-secrets-engine
+func (e *Emulator) mountAdmin(req *request, path string) (int, map[string]any, *apiError) {
+	path = strings.Trim(path, "/")
+	switch req.method {
+	case http.MethodPost, http.MethodPut:
+		if _, ok := e.mounts[path]; ok {
+			return 0, nil, errf(400, "path is already in use at %s/", path)
+		}
+		typ, _ := req.body["type"].(string)
+		opts, _ := req.body["options"].(map[string]any)
+		switch {
+		case typ == "transit":
+			e.transit[path] = map[string]*transitKey{}
+		case typ == "kv-v2" || (typ == "kv" && opts != nil && fmt.Sprint(opts["version"]) == "2"):
+			typ = "kv"
+			e.kv[path] = map[string]*kvSecret{}
+		default:
+			return 0, nil, errf(400, "the emulator mounts kv version 2 and transit, not %q", typ)
+		}
+		e.mounts[path] = typ
+		return 204, nil, nil
+	case http.MethodDelete:
+		delete(e.mounts, path)
+		delete(e.kv, path)
+		delete(e.transit, path)
+		return 204, nil, nil
 	}
 	return 0, nil, errf(405, "unsupported operation")
 }
 
-func (k *transitKey) rotate(now time.Time) error {
-	var s crypto.Signer
-	var err error
-	switch k.typ {
-	case "rsa-2048":
-		s, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "ed25519":
-		_, s, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		s, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
-	if err != nil {
-		return err
-	}
-	k.versions = append(k.versions, s)
-	k.created = append(k.created, now)
-	return nil
-}
-
-func (e *Emulator) keyInfo(name string, k *transitKey) map[string]any {
-	keys := map[string]any{}
-	for i, s := range k.versions {
-		der, _ := x509.MarshalPKIXPublicKey(s.Public())
-		keys[strconv.Itoa(i+1)] = map[string]any{
-			"creation_time": k.created[i].UTC().Format(time.RFC3339Nano), "name": map[string]string{"rsa-2048": "rsa-2048", "ecdsa-p256": "P-256", "ed25519": "ed25519"}[k.typ],
-			"public_key": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+// authAdmin enables auth methods (approle, kubernetes).
+// https://developer.hashicorp.com/vault/api-docs/system/auth#enable-auth-method
+func (e *Emulator) authAdmin(req *request, path string) (int, map[string]any, *apiError) {
+	path = strings.Trim(path, "/")
+	switch req.method {
+	case http.MethodPost, http.MethodPut:
+		if _, ok := e.auths[path]; ok {
+			return 0, nil, errf(400, "path is already in use at auth/%s/", path)
 		}
-	}
-	return map[string]any{"data": map[string]any{
-		"name": name, "type": k.typ, "latest_version": len(k.versions), "min_decryption_version": 1, "min_encryption_version": 0,
-		"deletion_allowed": k.deletion, "exportable": false, "supports_signing": true, "supports_encryption": k.typ == "rsa-2048",
-		"keys": keys,
-	}}
-}
-
-type signParams struct {
-	input     []byte
-	hashAlg   string
-	sigAlg    string
-	marshal   string
-	prehashed bool
-	version   int
-}
-
-func parseSignParams(sub string, body map[string]any) (signParams, *apiError) {
-	p := signParams{hashAlg: "sha2-256", sigAlg: "pss", marshal: "asn1"}
-	in, _ := body["input"].(string)
-	raw, err := base64.StdEncoding.DecodeString(in)
-	if err != nil {
-		return p, errf(400, "unable to decode input as base64: %v", err)
-	}
-	p.input = raw
-	if sub != "" {
-		p.hashAlg = sub
-	}
-	if h, ok := body["hash_algorithm"].(string); ok && h != "" {
-		p.hashAlg = h
-	}
-	if s, ok := body["signature_algorithm"].(string); ok && s != "" {
-		p.sigAlg = s
-	}
-	if m, ok := body["marshaling_algorithm"].(string); ok && m != "" {
-		p.marshal = m
-	}
-	p.prehashed, _ = body["prehashed"].(bool)
-	if v, ok := body["key_version"].(float64); ok {
-		p.version = int(v)
-	}
-	return p, nil
-}
-
-func (p signParams) digest() ([]byte, crypto.Hash, *apiError) {
-	var h hash.Hash
-	var ch crypto.Hash
-	switch p.hashAlg {
-	case "sha2-256":
-		h, ch = sha256.New(), crypto.SHA256
-	case "sha2-384":
-		h, ch = sha512.New384(), crypto.SHA384
-	case "sha2-512":
-		h, ch = sha512.New(), crypto.SHA512
-	default:
-		return nil, 0, errf(400, "unsupported hash algorithm %s", p.hashAlg)
-	}
-	if p.prehashed {
-		return p.input, ch, nil
-	}
-	h.Write(p.input)
-	return h.Sum(nil), ch, nil
-}
-
-type ecSig struct{ R, S *big.Int }
-
-func (e *Emulator) sign(name, sub string, body map[string]any) (int, map[string]any, *apiError) {
-	k := e.keys[name]
-	if k == nil {
-		return 0, nil, errf(400, "signing key not found")
-	}
-	p, aerr := parseSignParams(sub, body)
-	if aerr != nil {
-		return 0, nil, aerr
-	}
-	ver := p.version
-	if ver == 0 {
-		ver = len(k.versions)
-	}
-	if ver < 1 || ver > len(k.versions) {
-		return 0, nil, errf(400, "invalid key version")
-	}
-	if ek, ok := k.versions[ver-1].(ed25519.PrivateKey); ok {
-		// Ed25519 signs the input itself: no hash parameters apply.
-		sig := ed25519.Sign(ek, p.input)
-		return 200, map[string]any{"data": map[string]any{"signature": fmt.Sprintf("vault:v%d:%s", ver, base64.StdEncoding.EncodeToString(sig)), "key_version": ver}}, nil
-	}
-	d, ch, aerr := p.digest()
-	if aerr != nil {
-		return 0, nil, aerr
-	}
-	var sig []byte
-	var err error
-	switch key := k.versions[ver-1].(type) {
-	case *rsa.PrivateKey:
-		switch p.sigAlg {
-		case "pkcs1v15":
-			sig, err = rsa.SignPKCS1v15(rand.Reader, key, ch, d)
-		case "pss":
-			sig, err = rsa.SignPSS(rand.Reader, key, ch, d, nil)
-		default:
-			return 0, nil, errf(400, "unsupported rsa signature algorithm %s", p.sigAlg)
+		typ, _ := req.body["type"].(string)
+		if typ != "approle" && typ != "kubernetes" {
+			return 0, nil, errf(400, "the emulator has approle and kubernetes auth, not %q", typ)
 		}
-	case *ecdsa.PrivateKey:
-		var r, s *big.Int
-		r, s, err = ecdsa.Sign(rand.Reader, key, d)
-		if err == nil {
-			if p.marshal == "jws" {
-				sig = make([]byte, 64)
-				r.FillBytes(sig[:32])
-				s.FillBytes(sig[32:])
-			} else {
-				sig, err = asn1.Marshal(ecSig{r, s})
-			}
+		e.auths[path] = typ
+		return 204, nil, nil
+	case http.MethodDelete:
+		if path != "token" {
+			delete(e.auths, path)
 		}
+		return 204, nil, nil
 	}
-	if err != nil {
-		return 0, nil, errf(500, "sign: %v", err)
-	}
-	enc := base64.StdEncoding.EncodeToString(sig)
-	if p.marshal == "jws" {
-		enc = base64.RawURLEncoding.EncodeToString(sig)
-	}
-	return 200, map[string]any{"data": map[string]any{"signature": fmt.Sprintf("vault:v%d:%s", ver, enc), "key_version": ver}}, nil
-}
-
-func (e *Emulator) verify(name, sub string, body map[string]any) (int, map[string]any, *apiError) {
-	k := e.keys[name]
-	if k == nil {
-		return 0, nil, errf(400, "signature verification key not found")
-	}
-	p, aerr := parseSignParams(sub, body)
-	if aerr != nil {
-		return 0, nil, aerr
-	}
-	sigStr, _ := body["signature"].(string)
-	parts := strings.SplitN(sigStr, ":", 3)
-	if len(parts) != 3 || parts[0] != "vault" || !strings.HasPrefix(parts[1], "v") {
-		return 0, nil, errf(400, "invalid signature")
-	}
-	ver, err := strconv.Atoi(strings.TrimPrefix(parts[1], "v"))
-	if err != nil || ver < 1 || ver > len(k.versions) {
-		return 0, nil, errf(400, "invalid key version")
-	}
-	var sig []byte
-	if p.marshal == "jws" {
-		sig, err = base64.RawURLEncoding.DecodeString(parts[2])
-	} else {
-		sig, err = base64.StdEncoding.DecodeString(parts[2])
-	}
-	if err != nil {
-		return 0, nil, errf(400, "invalid base64 signature value")
-	}
-	if pub, ok := k.versions[ver-1].Public().(ed25519.PublicKey); ok {
-		return 200, map[string]any{"data": map[string]any{"valid": ed25519.Verify(pub, p.input, sig)}}, nil
-	}
-	d, ch, aerr := p.digest()
-	if aerr != nil {
-		return 0, nil, aerr
-	}
-	valid := false
-	switch pub := k.versions[ver-1].Public().(type) {
-	case *rsa.PublicKey:
-		if p.sigAlg == "pkcs1v15" {
-			valid = rsa.VerifyPKCS1v15(pub, ch, d, sig) == nil
-		} else {
-			valid = rsa.VerifyPSS(pub, ch, d, sig, nil) == nil
-		}
-	case *ecdsa.PublicKey:
-		if p.marshal == "jws" {
-			if len(sig) == 64 {
-				valid = ecdsa.Verify(pub, d, new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
-			}
-		} else {
-			valid = ecdsa.VerifyASN1(pub, d, sig)
-		}
-	}
-	return 200, map[string]any{"data": map[string]any{"valid": valid}}, nil
+	return 0, nil, errf(405, "unsupported operation")
 }
 
 // --- helpers ---
@@ -926,5 +473,63 @@ func parseDuration(s string) (time.Duration, error) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return time.Duration(n) * time.Second, nil
 	}
+	if strings.HasSuffix(s, "d") {
+		if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
 	return time.ParseDuration(s)
+}
+
+// intField reads a number given as JSON number or string.
+func intField(body map[string]any, key string) (int, bool) {
+	switch v := body[key].(type) {
+	case float64:
+		return int(v), true
+	case string:
+		n, err := strconv.Atoi(v)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// listField reads a list given as a JSON array or a comma-separated string,
+// as Vault's TypeCommaStringSlice does.
+func listField(body map[string]any, key string) ([]string, bool) {
+	var out []string
+	switch v := body[key].(type) {
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+	case string:
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func boolField(body map[string]any, key string) (bool, bool) {
+	switch v := body[key].(type) {
+	case bool:
+		return v, true
+	case string:
+		b, err := strconv.ParseBool(v)
+		return b, err == nil
+	}
+	return false, false
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
