@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,14 +90,20 @@ func TestPolicyLint(t *testing.T) {
 		}
 	}
 
-	bad := strings.Replace(string(data), `sources: ["10.20.0.0/16", "127.0.0.1/32"]`, `sources: ["10.20.0.0/33", "127.0.0.1/32"]`, 1)
+	// The first client's sources, and the line they are on.
+	srcAt := strings.Index(string(data), `sources: ["10.20.0.0/16"]`)
+	if srcAt < 0 {
+		t.Fatal("example policy: first client's sources not found")
+	}
+	srcLine := strings.Count(string(data)[:srcAt], "\n") + 1
+	bad := strings.Replace(string(data), `sources: ["10.20.0.0/16"]`, `sources: ["10.20.0.0/33"]`, 1)
 	bad = strings.Replace(bad, "clients: [sync, sidecar]", "clients: [sync, sidecarr]", 1)
 	writeFile(t, pp, bad)
 	out, errOut, code = runCLI(t, "policy", "lint", pp)
 	if code != 2 || out != "" {
 		t.Fatalf("lint bad: code %d, out %q", code, out)
 	}
-	for _, want := range []string{pp + ":19: clients[0].sources[0]: invalid CIDR", `unknown client "sidecarr"`} {
+	for _, want := range []string{fmt.Sprintf("%s:%d: clients[0].sources[0]: invalid CIDR", pp, srcLine), `unknown client "sidecarr"`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("errors %q lack %q", errOut, want)
 		}
