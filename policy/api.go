@@ -83,6 +83,11 @@ type EWSPolicy struct {
 	Path       string   `yaml:"path"` // default /EWS/Exchange.asmx
 	Operations []string `yaml:"operations"`
 	Folders    []string `yaml:"folders"`
+	// SendMeetingInvitations lists the meeting-message modes allowed besides
+	// SendToNone (the default and only mode when empty), for CreateItem's
+	// SendMeetingInvitations, UpdateItem's SendMeetingInvitationsOrCancellations
+	// and DeleteItem's SendMeetingCancellations. Any other mode sends mail.
+	SendMeetingInvitations []string `yaml:"send_meeting_invitations"`
 }
 
 // Dest is a compiled destination, handed to the proxy with an allow decision.
@@ -154,4 +159,35 @@ type EWSRequest struct {
 	// Mailboxes are the Mailbox/EmailAddress values inside folder ids
 	// (delegate access to another mailbox); each must equal the subject.
 	Mailboxes []string
+
+	// Attrs are the unqualified attributes of the operation element
+	// (MessageDisposition, SendMeetingInvitations, DeleteType, Traversal, ...).
+	Attrs map[string]string
+	// FolderRefs are the DistinguishedFolderIds that sit directly in one of
+	// the operation's child elements, with that element's local name
+	// (SyncFolderId, ParentFolderIds, SavedItemFolderId, ToFolderId, FolderIds).
+	FolderRefs []EWSFolderRef
+	// HasSavedItemFolder is set when the operation has a SavedItemFolderId.
+	HasSavedItemFolder bool
+	// ItemIDs are the Id of every t:ItemId in the Body (ChangeKey dropped).
+	ItemIDs []string
+	// TargetIDs are the items the operation acts on, in request order
+	// (m:ItemIds/t:ItemId, or m:ItemChanges/t:ItemChange/t:ItemId); the
+	// n-th response message answers the n-th target.
+	TargetIDs []string
+	// ItemClasses are CreateItem's items (children of m:Items): the local
+	// name for the types namespace, "{namespace}local" otherwise.
+	ItemClasses []string
+	// OtherIDs counts item references the gateway cannot tie to a folder
+	// (OccurrenceItemId, RecurringMasterItemId, ReferenceItemId, ...).
+	OtherIDs int
+	// ItemFolders is filled by EWSItems.Resolve, not by the parser: the
+	// folder each known ItemIDs entry was relayed from for this subject.
+	ItemFolders map[string]string
+}
+
+// EWSFolderRef is a distinguished folder and the operation child naming it.
+type EWSFolderRef struct {
+	Container string // e.g. "SavedItemFolderId"
+	Folder    string // lower case
 }

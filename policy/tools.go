@@ -135,7 +135,10 @@ func (e *Engine) Explain(q Query) (Explanation, error) {
 		for i, f := range q.EWSFolders {
 			folders[i] = strings.ToLower(f)
 		}
-		d = e.DecideEWS(d.Dest, q.Subject, &EWSRequest{Operation: q.EWSOperation, Folders: folders, Impersonation: q.Subject})
+		// Only the operation, its folders and the impersonation can be
+		// explained without an envelope; the checks that read one (item
+		// ids, item classes, send options) run in the gateway.
+		d = e.decideEWSDecision(d.Dest, q.Subject, &EWSRequest{Operation: q.EWSOperation, Folders: folders, Impersonation: q.Subject}, false)
 	}
 	x.Allow, x.WouldDeny, x.Rule, x.Reason = d.Allow, d.WouldDeny, d.Rule, d.Reason
 	x.Destination = destName(d.Dest)

@@ -323,6 +323,7 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		}
 		prefetched, prefetchedAll = buf, all
 	}
+	var ewsReq *policy.EWSRequest // an EWS request policy allowed (not monitor mode): its response teaches item ids
 	if dest.EWS != nil {
 		buf, err := io.ReadAll(io.LimitReader(body, s.limits.MaxEWSBodyBytes+1))
 		if err != nil && !body.tooBig.Load() {
@@ -333,16 +334,24 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		}
 		bodyPending = false
 		er, err := policy.ParseEWS(bytes.NewReader(buf), s.limits.MaxEWSBodyBytes)
+		if err == nil {
+			err = ewsHeaderProblem(pr.Header, er.Operation)
+		}
 		if err != nil {
+			reason := ewsRefusalReason(err)
 			ex.rec.Decision.Allow = false
-			ex.rec.Decision.Reason = "EWS request not understood"
-			return s.finishError(ctx, bw, ex, http.StatusForbidden, "EWS request not understood", false)
+			ex.rec.Decision.Reason = reason
+			return s.finishError(ctx, bw, ex, http.StatusForbidden, reason, false)
 		}
 		ex.rec.Request.Operation = er.Operation
+		s.ewsItems.Resolve(dest.Name, subject, er)
 		ed := g.engine.DecideEWS(dest, subject, er)
 		s.recordDecision(ex, ed)
 		if !ed.Allow {
 			return s.finishError(ctx, bw, ex, http.StatusForbidden, ed.Reason, false)
+		}
+		if !ed.WouldDeny {
+			ewsReq = er
 		}
 		replay, length, outBody = buf, int64(len(buf)), bytes.NewReader(buf)
 		body.Close()
@@ -364,6 +373,11 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		Host:       hostPort(host, port),
 	}
 	stripHopByHop(out.Header)
+	if dest.EWS != nil {
+		// The gateway reads EWS responses for item ids: ask for them
+		// uncompressed.
+		out.Header.Del("Accept-Encoding")
+	}
 	out.Header.Del("Host")
 	out.Header.Del("Expect")
 	for k := range out.Header {
@@ -404,6 +418,10 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		}
 		status, reason := s.upstreamFailure(ex, err)
 		return s.finishError(ctx, bw, ex, status, reason, true)
+	}
+	if ewsReq != nil {
+		// Before the deferred Close, so that Close stops the watcher.
+		resp.Body = s.ewsItems.Watch(dest.Name, subject, ewsReq, resp.Body)
 	}
 	defer resp.Body.Close()
 	return s.relay(ctx, bw, ex, pr, resp, body)

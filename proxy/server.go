@@ -67,6 +67,9 @@ type Limits struct {
 	// HandshakeAuditInterval is the interval over which repeated failed
 	// handshakes from one source are summarised in one record; default 10s.
 	HandshakeAuditInterval time.Duration
+	// EWSItemIDs is how many EWS item ids the gateway remembers per EWS
+	// destination (see policy.EWSItems); default 100,000.
+	EWSItemIDs int
 }
 
 // withDefaults fills zero fields with safe defaults.
@@ -142,6 +145,9 @@ type Server struct {
 	metrics *metrics
 	now     func() time.Time
 	hs      *handshakeGuard
+	// ewsItems outlives policy generations: a reload must not make the
+	// sync engine's known item ids unusable.
+	ewsItems *policy.EWSItems
 
 	gen atomic.Pointer[generation]
 
@@ -177,6 +183,7 @@ func New(o Options) (*Server, error) {
 		per:    make(map[string]int),
 	}
 	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
+	s.ewsItems = policy.NewEWSItems(o.Limits.EWSItemIDs)
 	s.hs = newHandshakeGuard(s)
 	m, err := newMetrics(o.Registerer)
 	if err != nil {

@@ -97,6 +97,8 @@ type limitsConfig struct {
 	// HandshakeAuditInterval: repeated failed handshakes from one source
 	// are summarised in one audit record per interval.
 	HandshakeAuditInterval duration `yaml:"handshake_audit_interval"`
+	// EWSItemIDs: EWS item ids remembered per EWS destination (LRU).
+	EWSItemIDs int `yaml:"ews_item_ids"`
 }
 
 // duration is a time.Duration written as "10s" in YAML.
@@ -256,5 +258,6 @@ func (c *serveConfig) limits() proxy.Limits {
 		RequestTimeout: time.Duration(l.RequestTimeout), UpstreamTimeout: time.Duration(l.UpstreamTimeout),
 		MaxConnsPerClient:   l.MaxConnsPerClient,
 		HandshakesPerSecond: l.HandshakesPerSecond, HandshakeAuditInterval: time.Duration(l.HandshakeAuditInterval),
+		EWSItemIDs: l.EWSItemIDs,
 	}
 }
