@@ -10,9 +10,9 @@ import (
 	"github.com/syncgate/syncgate/policy"
 )
 
-// demoPolicy writes the demo policy as syncgate demo fills it, next to a
+// filledDemoPolicy writes the demo policy as syncgate demo fills it, next to a
 // stand-in for the emulators' CA, and compiles it.
-func demoPolicy(t *testing.T) (*policy.Engine, string) {
+func filledDemoPolicy(t *testing.T) (*policy.Engine, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "emulators-ca")
@@ -39,7 +39,7 @@ func demoPolicy(t *testing.T) (*policy.Engine, string) {
 // policy allows, so every case of examples/policy-cases.yaml gets the same
 // answer (and rule) from the demo policy, with the demo's loopback sources.
 func TestDemoPolicyMatchesExample(t *testing.T) {
-	e, _ := demoPolicy(t)
+	e, _ := filledDemoPolicy(t)
 	cases, err := policy.LoadCases(filepath.Join("..", "..", "examples", "policy-cases.yaml"))
 	if err != nil {
 		t.Fatal(err)
