@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -253,13 +254,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, plain bool) error {
 				s.hs.flushAll() // no counted handshake failure is lost
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAcceptError(err) {
+				// Out of file descriptors under a connection flood, a
+				// connection reset before it was accepted: wait and
+				// retry, as net/http does. Anything else is fatal.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				s.log.Warn().Err(err).Dur("retry_in", delay).Str("listener", ln.Addr().String()).Msg("accept failed; retrying")
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
 				continue
 			}
-			return fmt.Errorf("accept: %w", err)
+			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 		}
 		delay = 0
 		s.track(c, true)
@@ -271,6 +280,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, plain bool) error {
 			s.handleConn(ctx, c, plain)
 		}()
 	}
+}
+
+// temporaryAcceptError reports whether an Accept error is one a listener
+// recovers from: descriptor or buffer exhaustion, an aborted connection, a
+// timeout.
+func temporaryAcceptError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EAGAIN, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return true
+		}
+		if t, ok := ne.(interface{ Temporary() bool }); ok && t.Temporary() {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) track(c net.Conn, add bool) {

@@ -52,12 +52,16 @@ type gateway struct {
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
 	err    error
+	done   chan struct{} // closed when the gateway stops on its own
+	// listeners are the open sockets; closed by Serve on shutdown, or by
+	// startGateway when a later step fails.
+	listeners []net.Listener
 }
 
 // startGateway builds and starts a gateway. It returns once every listener
 // is open, so callers can use the addresses at once.
 func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	g := &gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry(), done: make(chan struct{})}
 	g.reloadErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "syncgate_config_reload_errors_total",
 		Help: "Reloads rejected (the running version was kept), by what failed.",
@@ -175,6 +179,9 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	var lns []func() error
 	closeAll := func() {
 		cancel()
+		for _, ln := range g.listeners {
+			ln.Close() // none is served yet: nothing else closes them
+		}
 	}
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -182,6 +189,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			closeAll()
 			return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
+		g.listeners = append(g.listeners, ln)
 		g.Addr = ln.Addr().String()
 		lns = append(lns, func() error { return g.srv.Serve(runCtx, ln, false) })
 	}
@@ -191,6 +199,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			closeAll()
 			return nil, err
 		}
+		g.listeners = append(g.listeners, ln)
 		g.PlainAddr = ln.Addr().String()
 		lns = append(lns, func() error { return g.srv.Serve(runCtx, ln, true) })
 	}
@@ -200,6 +209,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			closeAll()
 			return nil, fmt.Errorf("metrics listen %s: %w", cfg.Metrics.Listen, err)
 		}
+		g.listeners = append(g.listeners, ln)
 		g.MetricsAddr = ln.Addr().String()
 		hs := &http.Server{Handler: g.srv.AdminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
 		lns = append(lns, func() error {
@@ -248,12 +258,20 @@ func (g *gateway) fail(err error) {
 		g.err = err
 		g.log.Error().Err(err).Msg("listener failed")
 		g.cancel()
+		close(g.done)
 	}
 }
+
+// Done is closed when the gateway stops on its own: a listener failed for
+// good. The process should then exit (non-zero) so a supervisor restarts it.
+func (g *gateway) Done() <-chan struct{} { return g.done }
 
 // Close stops the listeners, waits for connections and closes the log.
 func (g *gateway) Close() error {
 	g.cancel()
+	for _, ln := range g.listeners {
+		ln.Close() // a listener whose Serve failed is still open
+	}
 	g.wg.Wait()
 	err := g.closeParts()
 	g.errMu.Lock()
@@ -275,7 +293,7 @@ func (g *gateway) closeParts() error {
 	return errors.Join(errs...)
 }
 
-// Done is closed when the gateway stops on its own (a listener failed).
+// Err is the error that stopped the gateway on its own, or nil.
 func (g *gateway) Err() error {
 	g.errMu.Lock()
 	defer g.errMu.Unlock()

@@ -1,15 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/certs"
 )
 
 // Issue 9 finding 5: `audit verify --pubkey` fails, by default, a log whose
@@ -85,4 +95,153 @@ func TestAuditVerifyPubkeyCatchesRewrittenTail(t *testing.T) {
 	if _, _, code := runCLI(t, "audit", "verify", "--pubkey", pubFile, "--max-unsigned", "-1", fp); code != 0 {
 		t.Fatalf("--max-unsigned -1: code %d", code)
 	}
+}
+
+// serveConfigWithTLS adds a TLS listener on a free port to e's config and
+// points plain_listen at plain.
+func (e *serveEnv) configWithTLS(t *testing.T, plain string) (cfgPath, tlsAddr string) {
+	t.Helper()
+	tlsAddr = mustFreePorts(t, 1)[0]
+	b, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "plain_listen: "+e.plain, "plain_listen: "+plain, 1)
+	cfg = "listen: " + tlsAddr + "\ntls: {cert_file: gw/" + certs.ListenerFile + ", key_file: gw/" + certs.ListenerKeyFile + "}\n" + cfg
+	cfgPath = filepath.Join(e.dir, "serve-tls.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, tlsAddr
+}
+
+// startGateway must not leave the TLS listener open when a later listener
+// cannot be opened.
+func TestStartGatewayClosesListenersOnFailure(t *testing.T) {
+	e := newServeEnv(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	path, tlsAddr := e.configWithTLS(t, busy.Addr().String())
+	cfg, err := loadServeConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startGateway(context.Background(), cfg, zerolog.Nop()); err == nil {
+		t.Fatal("started with plain_listen on a busy port")
+	}
+	ln, err := net.Listen("tcp", tlsAddr)
+	if err != nil {
+		t.Fatalf("the TLS listener leaked: %v", err)
+	}
+	ln.Close()
+}
+
+// A listener that dies for good stops the serve loop with an error at once
+// (the process exits non-zero and its supervisor restarts it).
+func TestServeLoopExitsWhenListenerDies(t *testing.T) {
+	e := newServeEnv(t)
+	path, _ := e.configWithTLS(t, e.plain)
+	cfg, err := loadServeConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := startGateway(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serveLoop(context.Background(), gw, make(chan os.Signal)) }()
+	if s := e.get(t, "/ok"); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	gw.listeners[0].Close() // the TLS listener dies under the gateway
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "accept") {
+			t.Fatalf("serve loop ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		gw.Close()
+		t.Fatal("serve loop still running 20s after its listener died")
+	}
+}
+
+// Running out of file descriptors under a connection flood is temporary:
+// the gateway keeps accepting once descriptors are free again, and the
+// process stays up.
+func TestServeSurvivesDescriptorExhaustion(t *testing.T) {
+	bin := syncgateBinary(t)
+	e := newServeEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A hard limit of 64 descriptors (Go raises the soft limit to the hard one).
+	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -n 64 && exec "$0" serve --config "$1"`, bin, e.cfg)
+	var logs lockedBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	if err := waitReady(ctx, "http://"+e.metrics+"/readyz"); err != nil {
+		t.Fatal(err)
+	}
+	var flood []net.Conn
+	for i := 0; i < 100; i++ {
+		c, err := net.Dial("tcp", e.plain)
+		if err != nil {
+			break
+		}
+		flood = append(flood, c)
+	}
+	// Wait until the gateway has run out (its log says so), then free them.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "too many open files") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling the process's log
+	}
+	if !strings.Contains(logs.String(), "too many open files") {
+		t.Fatalf("the flood did not exhaust descriptors; log:\n%s", logs.String())
+	}
+	t.Logf("descriptors exhausted after %d connections, %v", len(flood), time.Until(deadline))
+	for _, c := range flood {
+		c.Close()
+	}
+	freed := time.Now()
+	var status int
+	for time.Now().Before(deadline) {
+		if status = tryGet(e.plain, "/ok", 2*time.Second); status == 200 {
+			break
+		}
+	}
+	if status != 200 {
+		t.Fatalf("gateway does not serve after the flood: %d; log:\n%s", status, logs.String())
+	}
+	t.Logf("serving again %v after the flood ended", time.Since(freed).Round(time.Millisecond))
+	select {
+	case err := <-exited:
+		t.Fatalf("process exited: %v; log:\n%s", err, logs.String())
+	default:
+	}
+}
+
+// tryGet sends a GET through a plain listener; 0 when there is no answer
+// within timeout.
+func tryGet(addr, path string, timeout time.Duration) int {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(c, "GET http://graph.microsoft.com%s HTTP/1.1\r\nHost: graph.microsoft.com\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,20 +37,30 @@ validation keeps the running version and says why in the log and audit log.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			for {
-				select {
-				case <-ctx.Done():
-					return gw.Close()
-				case <-hup:
-					_ = gw.reload(ctx)
-				}
-				if gw.Err() != nil {
-					return gw.Close()
-				}
-			}
+			return serveLoop(ctx, gw, hup)
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "serve config file (YAML)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// serveLoop runs until the context ends (a clean stop) or the gateway stops
+// on its own (a listener died: the error, so the process exits non-zero at
+// once and a supervisor restarts it), reloading on every hup.
+func serveLoop(ctx context.Context, gw *gateway, hup <-chan os.Signal) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return gw.Close()
+		case <-gw.Done():
+			err := gw.Close()
+			if err == nil {
+				err = errors.New("gateway stopped")
+			}
+			return fmt.Errorf("gateway stopped on its own: %w", err)
+		case <-hup:
+			_ = gw.reload(ctx)
+		}
+	}
 }
