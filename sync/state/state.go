@@ -145,6 +145,8 @@ type Writer interface {
 type Store interface {
 	Reader
 	// Tx runs fn in one transaction: all of its writes commit or none.
+	// fn may run more than once (a serialization failure is retried), so
+	// it must act only through w and must not call Tx.
 	Tx(ctx context.Context, fn func(ctx context.Context, w Writer) error) error
 	Close() error
 }
