@@ -5,6 +5,7 @@ import "time"
 // Record kinds.
 const (
 	KindHTTP       = "http"
+	KindConnect    = "connect" // an allowed CONNECT: the tunnel, its minted leaf and the client's TLS
 	KindToken      = "token"
 	KindConfig     = "config"
 	KindSync       = "sync"

@@ -159,7 +159,8 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 		return
 	}
 	// Never mint a certificate for a host this client may not reach.
-	if _, ok := g.engine.HostAllowed(host, port, id); !ok {
+	dest, ok := g.engine.HostAllowed(host, port, id)
+	if !ok {
 		ex.rec.Decision = &audit.Decision{Allow: false, Mode: g.engine.Mode(), Reason: "no destination for host allows this client"}
 		s.finishError(ctx, bw, ex, http.StatusForbidden, "no destination for host allows this client", true)
 		return
@@ -174,10 +175,24 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 		s.finishError(ctx, bw, ex, http.StatusServiceUnavailable, "cannot mint interception certificate", true)
 		return
 	}
-	if _, err := bw.WriteString("HTTP/1.1 200 Connection established\r\n" + RequestIDHeader + ": " + ex.id + "\r\n\r\n"); err != nil {
-		return
+	// The allowed CONNECT is audited as kind connect, and the Syncgate-
+	// Request-Id of its 200 is that record's id. The record is written once
+	// the client's TLS handshake with the minted leaf has finished (or
+	// failed), so that it can say which TLS the client spoke; no request in
+	// the tunnel is read before it is on disk.
+	ex.rec.Kind = audit.KindConnect
+	ex.rec.Decision = &audit.Decision{Allow: true, Mode: g.engine.Mode(), Reason: "destination allows this client", Destination: dest.Name}
+	ex.rec.Response = &audit.Response{Status: http.StatusOK}
+	ex.rec.Detail = map[string]string{}
+	if len(leaf.Certificate) > 0 {
+		ex.rec.Detail["leaf_sha256"] = sha256Hex(leaf.Certificate[0])
 	}
-	if err := bw.Flush(); err != nil {
+	if _, err := bw.WriteString("HTTP/1.1 200 Connection established\r\n" + RequestIDHeader + ": " + ex.id + "\r\n\r\n"); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		ex.rec.Detail["error"] = "client went away before the tunnel opened"
+		s.writeRecord(ctx, ex)
 		return
 	}
 	var inner net.Conn = conn
@@ -195,7 +210,15 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 	_ = conn.SetDeadline(s.now().Add(s.limits.HeaderTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Debug().Err(err).Str("host", host).Msg("intercept handshake failed")
+		ex.rec.Detail["error"] = "client TLS handshake failed"
+		s.writeRecord(ctx, ex)
 		return
+	}
+	cs := tc.ConnectionState()
+	ex.rec.Detail["client_tls_version"] = tlsVersionName(cs.Version)
+	ex.rec.Detail["client_cipher"] = cipherName(cs.CipherSuite)
+	if !s.writeRecord(ctx, ex) {
+		return // fail closed: no request goes through a tunnel that is not on record
 	}
 	_ = conn.SetDeadline(time.Time{})
 	s.serveHTTP(ctx, tc, p, &tunnel{host: host, port: port})
