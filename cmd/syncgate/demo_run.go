@@ -175,50 +175,80 @@ func fill(tmpl string, kv ...string) string {
 	return strings.NewReplacer(kv...).Replace(tmpl)
 }
 
-// runDemo runs emulators, the gateway and a client on one machine.
-func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
+// demoStack is the demo's world on one machine: the seeded emulators, the
+// gateway in front of them with the encrypted secret store, and a client
+// certificate for the sync engine. Tests use it too.
+type demoStack struct {
+	dir, gwDir            string
+	set                   *emulate.Set
+	seeded                *emulate.Seeded
+	emuAddr               net.Addr
+	gw                    *gateway
+	cfg                   *serveConfig
+	clientCert, clientKey string
+	closers               []func()
+}
+
+func (st *demoStack) Close() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
+	}
+	st.closers = nil
+}
+
+// startDemoStack prepares dir (emptied first) and starts everything.
+func startDemoStack(ctx context.Context, dir string, logw io.Writer) (_ *demoStack, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.RemoveAll(abs); err != nil {
-		return fmt.Errorf("clean %s: %w", abs, err)
+		return nil, fmt.Errorf("clean %s: %w", abs, err)
 	}
-	gwDir := filepath.Join(abs, "gateway")
+	st := &demoStack{dir: abs, gwDir: filepath.Join(abs, "gateway")}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	gwDir := st.gwDir
 	if _, err := certs.InitDir(gwDir, certs.InitOptions{Names: []string{"127.0.0.1", "localhost"}}); err != nil {
-		return err
+		return nil, err
 	}
-	clientCert, clientKey, err := certs.IssueClient(gwDir, gwDir, "sync-engine", certs.ClientOptions{URIs: []string{"spiffe://demo.syncgate/sync"}, TTL: 2 * time.Hour})
+	st.clientCert, st.clientKey, err = certs.IssueClient(gwDir, gwDir, "sync-engine", certs.ClientOptions{URIs: []string{"spiffe://demo.syncgate/sync"}, TTL: 2 * time.Hour})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// 1. The emulated SaaS world, on one TLS listener, seeded.
 	set := emulate.New(emulate.Options{})
+	st.set = set
 	emuCert, _, err := emulate.EnsureCerts(filepath.Join(abs, "emulators-ca"), set.CertNames(), time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	emuCtx, stopEmu := context.WithCancel(ctx)
+	st.emuAddr = ln.Addr()
+	emuCtx, stopEmu := context.WithCancel(context.WithoutCancel(ctx))
 	emuDone := make(chan error, 1)
 	go func() { emuDone <- set.Serve(emuCtx, ln, emuCert) }()
-	defer func() { stopEmu(); <-emuDone }()
+	st.closers = append(st.closers, func() { stopEmu(); <-emuDone })
 	seeded, err := set.SeedDemo(filepath.Join(abs, "seed"))
 	if err != nil {
-		return fmt.Errorf("seed emulators: %w", err)
+		return nil, fmt.Errorf("seed emulators: %w", err)
 	}
+	st.seeded = seeded
 
 	// 2. The operator puts the credentials into the gateway's encrypted store.
 	if err := vault.GenerateKeyFile(filepath.Join(abs, "secrets.key")); err != nil {
-		return err
+		return nil, err
 	}
 	store, err := vault.Open(ctx, vault.StoreConfig{Backend: "file", Path: filepath.Join(abs, "secrets.enc"), KeyFile: filepath.Join(abs, "secrets.key")}, vault.OpenOptions{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for name, file := range map[string]string{
 		"graph/client-secret":        seeded.Microsoft.ClientSecretFile,
@@ -229,11 +259,11 @@ func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool)
 		v, err := os.ReadFile(file)
 		if err != nil {
 			store.Close()
-			return err
+			return nil, err
 		}
 		if _, err := store.Put(ctx, name, []byte(strings.TrimSpace(string(v))), vault.NoCAS); err != nil {
 			store.Close()
-			return err
+			return nil, err
 		}
 	}
 	store.Close()
@@ -243,7 +273,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool)
 	ewsURL, _ := url.Parse(seeded.EWS.URL)
 	pol := fill(demoPolicyTmpl, "{{TENANT}}", seeded.Microsoft.TenantID, "{{SFHOST}}", sfURL.Host, "{{EWSHOST}}", ewsURL.Host)
 	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(pol), 0o644); err != nil {
-		return err
+		return nil, err
 	}
 	var hosts strings.Builder
 	for _, h := range set.Hosts() {
@@ -256,30 +286,44 @@ func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool)
 		"{{SFTOKEN}}", seeded.Salesforce.TokenURL, "{{SFKEY}}", seeded.Salesforce.ConsumerKey, "{{SFAUD}}", seeded.Salesforce.Audience,
 		"{{EWSUSER}}", seeded.EWS.Username)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	cfg, err := loadServeConfig(cfgPath)
+	st.cfg, err = loadServeConfig(cfgPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// 4. The gateway.
+	st.gw, err = startGateway(ctx, st.cfg, newLogger(logw, "info"))
+	if err != nil {
+		return nil, err
+	}
+	gw := st.gw
+	st.closers = append(st.closers, func() { gw.Close() })
+	return st, nil
+}
+
+// runDemo runs emulators, the gateway, a client and the sync engine on one
+// machine.
+func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool) error {
 	logw := io.Discard
 	if verbose {
 		logw = os.Stderr
 	}
-	gw, err := startGateway(ctx, cfg, newLogger(logw, "info"))
+	st, err := startDemoStack(ctx, dir, logw)
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
+	defer st.Close()
+	abs, gwDir, gw, cfg, seeded := st.dir, st.gwDir, st.gw, st.cfg, st.seeded
+	clientCert, clientKey := st.clientCert, st.clientKey
 	env := &demoEnv{dir: abs, gwDir: gwDir, clientCert: clientCert, clientKey: clientKey}
 	client, err := env.demoClient("https://" + gw.Addr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "syncgate demo\n  gateway    https://%s (mTLS; the sync engine's identity is its client certificate)\n", gw.Addr)
-	fmt.Fprintf(out, "  metrics    http://%s/metrics\n  emulators  %s (Graph, Entra ID, Google, Salesforce, EWS)\n  files      %s\n\n", gw.MetricsAddr, ln.Addr(), abs)
+	fmt.Fprintf(out, "  metrics    http://%s/metrics\n  emulators  %s (Graph, Entra ID, Google, Salesforce, EWS)\n  files      %s\n\n", gw.MetricsAddr, st.emuAddr, abs)
 	fmt.Fprintln(out, "The client below holds no credential: the gateway injects each one after policy allows the call.")
 	fmt.Fprintln(out)
 
@@ -312,6 +356,10 @@ func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.what, status, decision, reason)
 	}
 	tw.Flush()
+
+	if err := runDemoSync(ctx, out, st, client); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 
 	files, err := audit.Files(cfg.path(cfg.Audit.Path))
 	if err != nil {

@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newCertsCmd(),
 		newSecretsCmd(),
 		newEmulateCmd(),
+		newSyncCmd(),
 	)
 	return root
 }

@@ -101,8 +101,8 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	default:
 		return fmt.Errorf("update %s: %w", target, err)
 	}
-	setSide(pr, src, it.ID, it.Marker, it.Hash())
-	setSide(pr, target, got.ID, got.Marker, got.Hash())
+	p.setRead(pr, src, it)
+	setWritten(pr, target, got)
 	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error {
 		if err := w.PutPair(ctx, pr); err != nil {
 			return err
@@ -359,7 +359,7 @@ func (p *pass) create(ctx context.Context, pr *state.Pair, src model.Side, it *m
 		// if the create happened after all.
 		return fmt.Errorf("create in %s: %w", target, err)
 	}
-	if err := p.commitCreate(ictx, in, pr, src, it, got); err != nil {
+	if err := p.commitCreate(ictx, in, pr, src, it, got, false); err != nil {
 		return err
 	}
 	p.res.Created++
@@ -367,12 +367,17 @@ func (p *pass) create(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	return p.record(ctx, Action{Action: ActCreate, Direction: dirTo(target), CRMID: crm, MailID: mail, Reason: reason, RequestIDs: calls.IDs()})
 }
 
-func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pair, src model.Side, it, got *model.Item) error {
+func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pair, src model.Side, it, got *model.Item, recovered bool) error {
 	if pr == nil {
 		pr = &state.Pair{User: p.j.User, Kind: p.j.Kind}
 	}
-	setSide(pr, src, it.ID, it.Marker, it.Hash())
-	setSide(pr, src.Other(), got.ID, got.Marker, got.Hash())
+	if recovered {
+		// Read by an earlier pass: checked against this pass's feed.
+		setSide(pr, src, it.ID, unseen+it.Marker, it.Hash())
+	} else {
+		p.setRead(pr, src, it)
+	}
+	setWritten(pr, src.Other(), got)
 	pr.Key = in.Key
 	if err := p.e.Store.Tx(ctx, func(ctx context.Context, w state.Writer) error {
 		if err := w.PutPair(ctx, pr); err != nil {
@@ -439,7 +444,7 @@ func (p *pass) recoverIntents(ctx context.Context) error {
 		// wrote, so an edit shows up as a change of that side next read.
 		wrote := got.Clone()
 		wrote.Contact, wrote.Event = src.Contact, src.Event
-		err = p.commitCreate(ictx, in, pr, in.Target.Other(), &src, wrote)
+		err = p.commitCreate(ictx, in, pr, in.Target.Other(), &src, wrote, true)
 		cancel()
 		if err != nil {
 			return err

@@ -128,6 +128,11 @@ type pass struct {
 	// or a change the direction does not propagate): committed with the
 	// cursors at the end of the pass.
 	dirty map[*state.Pair]bool
+	// confirm lists the sides of pairs committed in this pass from what
+	// this pass read: they carry the unseen mark until the pass commits
+	// its cursors, because a feed re-read from the old cursor would not
+	// report them if they were created and deleted in between.
+	confirm map[*state.Pair][]model.Side
 }
 
 // obs is what a pass saw of one pair.
@@ -190,7 +195,7 @@ func (p *pass) run(ctx context.Context, force bool) error {
 			if it.Hash() == hashOf(pr, side) {
 				// Our own write coming back, or a change outside the synced
 				// fields: not a change. Keep the newer marker.
-				if it.Marker != markerOf(pr, side) {
+				if it.Marker != rawMarker(pr, side) {
 					setSide(pr, side, it.ID, it.Marker, hashOf(pr, side))
 					p.dirty[pr] = true
 				}
@@ -201,6 +206,35 @@ func (p *pass) run(ctx context.Context, force bool) error {
 				o.crm = it
 			} else {
 				o.mail = it
+			}
+		}
+		// Writes of ours that did not come back: ask whether they exist.
+		deleted := map[string]bool{}
+		for _, id := range ch.Deleted {
+			deleted[id] = true
+		}
+		for _, pr := range p.pairs {
+			id := idOf(pr, side)
+			if ch.Full || id == "" || listed[id] || deleted[id] || !isUnseen(pr, side) {
+				continue
+			}
+			it, err := p.conn(side).Get(p.withSubject(ctx), p.scope, id)
+			switch {
+			case errors.Is(err, connector.ErrNotFound):
+				deleted[id] = true
+				ch.Deleted = append(ch.Deleted, id)
+			case err != nil:
+				return fmt.Errorf("confirm our %s write: %w", side, err)
+			case it.Hash() == hashOf(pr, side):
+				setSide(pr, side, it.ID, it.Marker, it.Hash())
+				p.dirty[pr] = true
+			default:
+				o := get(pr)
+				if side == model.CRM {
+					o.crm = it
+				} else {
+					o.mail = it
+				}
 			}
 		}
 		for _, id := range ch.Deleted {
@@ -274,6 +308,14 @@ func (p *pass) run(ctx context.Context, force bool) error {
 	}
 	// Every decision is committed: now the cursors may move.
 	return p.e.Store.Tx(context.WithoutCancel(ctx), func(ctx context.Context, w state.Writer) error {
+		for pr, sides := range p.confirm {
+			for _, sd := range sides {
+				if isUnseen(pr, sd) {
+					setSide(pr, sd, idOf(pr, sd), markerOf(pr, sd), hashOf(pr, sd))
+				}
+			}
+			p.dirty[pr] = true
+		}
 		for pr := range p.dirty {
 			if pr.ID == 0 {
 				continue
@@ -303,6 +345,7 @@ func (p *pass) load(ctx context.Context) error {
 	p.pairs = p.pairs[:0]
 	p.byCRM, p.byMail = map[string]*state.Pair{}, map[string]*state.Pair{}
 	p.dirty = map[*state.Pair]bool{}
+	p.confirm = map[*state.Pair][]model.Side{}
 	for i := range prs {
 		pr := &prs[i]
 		p.pairs = append(p.pairs, pr)
@@ -351,11 +394,36 @@ func hashOf(pr *state.Pair, s model.Side) string {
 	return pr.MailHash
 }
 
+// markerOf returns the side's change marker as the service knows it.
 func markerOf(pr *state.Pair, s model.Side) string {
+	return strings.TrimPrefix(rawMarker(pr, s), unseen)
+}
+
+func rawMarker(pr *state.Pair, s model.Side) string {
 	if s == model.CRM {
 		return pr.CRMMarker
 	}
 	return pr.MailMarker
+}
+
+// unseen prefixes the marker of a side the engine wrote and has not yet
+// seen again in that side's change feed. Every write must come back as a
+// change (its echo); one that never does was deleted before the feed could
+// report it (Graph folds a create and a delete between two delta rounds
+// into nothing), so the next pass asks for it instead of trusting silence.
+const unseen = "?"
+
+func isUnseen(pr *state.Pair, s model.Side) bool { return strings.HasPrefix(rawMarker(pr, s), unseen) }
+
+// setWritten records what a write on side s left there.
+func setWritten(pr *state.Pair, s model.Side, got *model.Item) {
+	setSide(pr, s, got.ID, unseen+got.Marker, got.Hash())
+}
+
+// setRead records a side as this pass read it; see pass.confirm.
+func (p *pass) setRead(pr *state.Pair, s model.Side, it *model.Item) {
+	setSide(pr, s, it.ID, unseen+it.Marker, it.Hash())
+	p.confirm[pr] = append(p.confirm[pr], s)
 }
 
 func setSide(pr *state.Pair, s model.Side, id, marker, hash string) {

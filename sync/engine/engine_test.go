@@ -353,3 +353,18 @@ func TestEventFilters(t *testing.T) {
 		t.Fatalf("crm events %v", subjects)
 	}
 }
+
+// TestOwnWriteDeletedBeforeItsEchoIsNoticed: a copy the engine created and
+// a person deleted before the next read never shows in the feed (created
+// and deleted since the cursor); the engine asks instead of trusting the
+// silence.
+func TestOwnWriteDeletedBeforeItsEchoIsNoticed(t *testing.T) {
+	w := newWorld(t, stores[0].open(t))
+	w.crm.Put(w.user, "", contact("Ann", "Lee", "ann@x.example"))
+	w.mustPass(model.Contacts, both)
+	w.mail.Remove(w.user, w.mail.Live(w.user)[0].ID)
+	r := w.mustPass(model.Contacts, both)
+	if r.Deleted != 1 || len(w.crm.Live(w.user)) != 0 {
+		t.Fatalf("the deletion went unnoticed: %+v", r)
+	}
+}

@@ -192,8 +192,8 @@ func matchName(k string) string {
 // version kept.
 func (p *pass) link(ctx context.Context, crmIt, mailIt *model.Item, how string) error {
 	pr := &state.Pair{User: p.j.User, Kind: p.j.Kind}
-	setSide(pr, model.CRM, crmIt.ID, crmIt.Marker, crmIt.Hash())
-	setSide(pr, model.Mail, mailIt.ID, mailIt.Marker, mailIt.Hash())
+	p.setRead(pr, model.CRM, crmIt)
+	p.setRead(pr, model.Mail, mailIt)
 	if mailIt.Key != "" {
 		pr.Key = mailIt.Key
 	} else {

@@ -15,6 +15,7 @@ type rec struct {
 	item    *model.Item
 	ver     int
 	seq     int64
+	created int64 // seq of the create
 	deleted bool
 }
 
@@ -103,7 +104,7 @@ func (s *Side) put(user, id, key string, it *model.Item) string {
 	}
 	r := m[id]
 	if r == nil || r.deleted {
-		r = &rec{}
+		r = &rec{created: s.seq}
 		m[id] = r
 	}
 	c := it.Clone()
@@ -175,6 +176,9 @@ func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*c
 		switch {
 		case ch.Full && !r.deleted:
 			ch.Items = append(ch.Items, s.out(r))
+		case !ch.Full && r.seq > since && r.deleted && r.created > since:
+			// Created and deleted since the cursor: like Graph's delta,
+			// the feed reports nothing at all.
 		case !ch.Full && r.seq > since && r.deleted:
 			ch.Deleted = append(ch.Deleted, id)
 		case !ch.Full && r.seq > since:
