@@ -45,6 +45,7 @@ func newAuditVerifyCmd() *cobra.Command {
 		allowPartial bool
 		maxUnsigned  int64
 		asJSON       bool
+		vaultAuth    operatorAuthFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
@@ -67,11 +68,13 @@ Exit 2: bad arguments or unreadable files.`,
 			}
 			var pems [][]byte
 			if vault {
-				pem, err := transitPublicKey(cmd.Context(), vaultConfig, transitKey)
+				keys, err := transitPublicKeys(cmd.Context(), vaultConfig, transitKey, &vaultAuth)
 				if err != nil {
 					return usageErr(err)
 				}
-				pems = append(pems, pem)
+				for _, k := range keys {
+					pems = append(pems, k.PublicKeyPEM)
+				}
 			}
 			if len(pubkeys) > 0 || len(pems) > 0 {
 				for _, p := range pubkeys {
@@ -81,7 +84,7 @@ Exit 2: bad arguments or unreadable files.`,
 					}
 					pems = append(pems, b)
 				}
-				v, err := audit.NewEd25519Verifier(pems...)
+				v, err := audit.NewVerifier(pems...)
 				if err != nil {
 					return usageErr(err)
 				}
@@ -129,6 +132,7 @@ Exit 2: bad arguments or unreadable files.`,
 	cmd.Flags().BoolVar(&vault, "vault", false, "verify checkpoint signatures with the Vault Transit key named in --config (audit.checkpoint.transit) or --transit-key")
 	cmd.Flags().StringVar(&vaultConfig, "config", "", "with --vault: the serve config whose secrets section reaches Vault")
 	cmd.Flags().StringVar(&transitKey, "transit-key", "", "with --vault: the Transit key name (default: the config's audit.checkpoint.transit)")
+	vaultAuth.register(cmd.Flags())
 	cmd.Flags().BoolVar(&allowPartial, "allow-partial", false, "accept a chain that starts after seq 1 (oldest files removed by retention)")
 	cmd.Flags().Int64Var(&maxUnsigned, "max-unsigned", 0, "with --pubkey, fail when more records than this are not covered by a signed checkpoint (0 = twice the checkpoint cadence recorded in the log; -1 = no limit)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -346,18 +350,28 @@ func printSummary(out io.Writer, s *audit.Summary) error {
 func newAuditPubkeyCmd() *cobra.Command {
 	var keyFile, vaultConfig, transitKey string
 	var vault bool
+	var vaultAuth operatorAuthFlags
 	cmd := &cobra.Command{
 		Use:   "pubkey --key FILE | --vault --config FILE",
 		Short: "Print the checkpoint signing key's public key (PEM) for auditors",
-		Args:  cobra.NoArgs,
+		Long: `Prints the public key as PEM. With --vault, every version of the Transit key
+(oldest first), so checkpoints signed before a rotation still verify; the key id
+of each version goes to stderr.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if vault {
-				pub, err := transitPublicKey(cmd.Context(), vaultConfig, transitKey)
+				keys, err := transitPublicKeys(cmd.Context(), vaultConfig, transitKey, &vaultAuth)
 				if err != nil {
 					return usageErr(err)
 				}
-				_, err = cmd.OutOrStdout().Write(pub)
-				return err
+				for _, k := range keys {
+					id, _ := audit.KeyID(k.PublicKey)
+					fmt.Fprintf(cmd.ErrOrStderr(), "version %d key id %s\n", k.Version, id)
+					if _, err := cmd.OutOrStdout().Write(k.PublicKeyPEM); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 			if keyFile == "" {
 				return usageErr(errors.New("--key FILE is required"))
@@ -379,6 +393,7 @@ func newAuditPubkeyCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&vault, "vault", false, "export the public key of the Vault Transit checkpoint key")
 	cmd.Flags().StringVar(&vaultConfig, "config", "", "with --vault: the serve config whose secrets section reaches Vault")
 	cmd.Flags().StringVar(&transitKey, "transit-key", "", "with --vault: the Transit key name (default: the config's audit.checkpoint.transit)")
+	vaultAuth.register(cmd.Flags())
 	return cmd
 }
 
@@ -423,10 +438,11 @@ func newAuditKeygenCmd() *cobra.Command {
 	return cmd
 }
 
-// transitPublicKey reads the public half of the checkpoint key from Vault
-// Transit, through the serve config's secrets section. The private key never
-// leaves Vault; auditors can also be given this PEM to use with --pubkey.
-func transitPublicKey(ctx context.Context, configPath, key string) ([]byte, error) {
+// transitPublicKeys reads the public halves of the checkpoint key, every
+// version, from Vault Transit, reached through the serve config's secrets
+// section as the operator (see operatorAuthFlags). The private key never
+// leaves Vault; auditors can also be given these PEMs to use with --pubkey.
+func transitPublicKeys(ctx context.Context, configPath, key string, auth *operatorAuthFlags) ([]vaultpkg.KeyVersion, error) {
 	if configPath == "" {
 		return nil, errors.New("--vault needs --config (a serve config with secrets.backend: vault)")
 	}
@@ -445,21 +461,24 @@ func transitPublicKey(ctx context.Context, configPath, key string) ([]byte, erro
 	}
 	sc := cfg.Secrets
 	sc.ResolvePaths(cfg.dir)
-	st, err := vaultpkg.Open(ctx, sc, vaultpkg.OpenOptions{})
+	if err := auth.apply(&sc); err != nil {
+		return nil, err
+	}
+	vs, err := vaultpkg.OpenVaultStore(ctx, sc, vaultpkg.OpenOptions{})
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	vs, ok := st.(*vaultpkg.VaultStore)
-	if !ok {
-		return nil, errors.New("the configured store is not Vault")
+	defer vs.Close()
+	// The signer refuses a key type that cannot sign checkpoints.
+	if _, err := vaultpkg.NewTransitAuditSigner(ctx, vs.Transit(), key); err != nil {
+		return nil, err
 	}
-	signer, err := vaultpkg.NewTransitAuditSigner(ctx, vs.Transit(), key)
+	ki, err := vs.Transit().Key(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if signer.Algorithm() != "ed25519" {
-		return nil, fmt.Errorf("Transit key %s is %s; checkpoint verification needs an ed25519 key", key, signer.Algorithm())
+	if len(ki.Versions) == 0 {
+		return nil, fmt.Errorf("transit key %s lists no public key", key)
 	}
-	return signer.PublicKeyPEM()
+	return ki.Versions, nil
 }

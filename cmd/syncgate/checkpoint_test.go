@@ -70,14 +70,17 @@ secrets:
 			t.Fatalf("status %d", s)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // checkpoints are signed off the request path
+	// Checkpoints are signed off the request path.
+	waitUntil(t, 10*time.Second, "a checkpoint", func() bool { return countKind(readRecords(t, e.audit), "checkpoint") >= 1 })
 	if err := gw.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := countKind(readRecords(t, e.audit), "checkpoint"); n < 2 {
 		t.Fatalf("%d checkpoints", n)
 	}
-	out, _, code := runCLI(t, "audit", "verify", "--vault", "--config", e.cfg, e.audit)
+	// The auditor reads the key as the operator (here with the same token).
+	tokenFile := filepath.Join(e.dir, "vault-token")
+	out, _, code := runCLI(t, "audit", "verify", "--vault", "--config", e.cfg, "--token-file", tokenFile, e.audit)
 	if code != 0 || !strings.Contains(out, "signed:") {
 		t.Fatalf("verify --vault: exit %d\n%s", code, out)
 	}
@@ -87,7 +90,7 @@ secrets:
 	if out, _, code := runCLI(t, "audit", "verify", e.audit); code != 0 {
 		t.Fatalf("rewritten chain should pass hash-only verification: %d\n%s", code, out)
 	}
-	out, _, code = runCLI(t, "audit", "verify", "--vault", "--config", e.cfg, e.audit)
+	out, _, code = runCLI(t, "audit", "verify", "--vault", "--config", e.cfg, "--token-file", tokenFile, e.audit)
 	if code != 1 || !strings.Contains(out, "BROKEN") {
 		t.Fatalf("rewritten chain passed signature verification: exit %d\n%s", code, out)
 	}

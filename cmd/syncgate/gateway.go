@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -90,12 +91,14 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			}
 		}
 		sc.ResolvePaths(cfg.dir)
-		g.store, err = vault.Open(ctx, sc, vault.OpenOptions{Logf: func(f string, a ...any) {
-			log.Info().Str("component", "secrets").Msgf(f, a...)
-		}})
+		g.store, err = vault.Open(ctx, sc, vault.OpenOptions{
+			Logf:   func(f string, a ...any) { log.Info().Str("component", "secrets").Msgf(f, a...) },
+			Errorf: func(f string, a ...any) { log.Error().Str("component", "secrets").Msgf(f, a...) },
+		})
 		if err != nil {
 			return nil, fmt.Errorf("secret store: %w", err)
 		}
+		g.registerVaultMetrics()
 	}
 	aopts, err := g.auditOptions(ctx)
 	if err != nil {
@@ -211,11 +214,13 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		}
 		g.listeners = append(g.listeners, ln)
 		g.MetricsAddr = ln.Addr().String()
-		hs := &http.Server{Handler: g.srv.AdminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: g.adminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
 		lns = append(lns, func() error {
 			stop := context.AfterFunc(runCtx, func() { hs.Close() })
 			defer stop()
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// Close may shut the listener before hs.Close runs: that is
+			// a shutdown, not a failure.
+			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && runCtx.Err() == nil {
 				return err
 			}
 			return nil
@@ -391,6 +396,54 @@ func (g *gateway) configRecord(ctx context.Context, event, result, detail string
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// registerVaultMetrics exports whether the Vault store holds a usable
+// token and how many logins failed.
+func (g *gateway) registerVaultMetrics() {
+	vs, ok := g.store.(*vault.VaultStore)
+	if !ok {
+		return
+	}
+	g.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "syncgate_vault_authenticated",
+			Help: "1 while the gateway holds a Vault token Vault should accept; 0 when it expired or was refused and logging in again fails.",
+		}, func() float64 {
+			if vs.AuthError() != nil {
+				return 0
+			}
+			return 1
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "syncgate_vault_login_failures_total",
+			Help: "Vault logins that failed since the gateway started.",
+		}, func() float64 { return float64(vs.LoginFailures()) }),
+	)
+}
+
+// adminHandler is the proxy's admin handler with one more readiness
+// condition: with the Vault store, the gateway is not ready while it has no
+// valid Vault token and cannot log in again (no credential it does not
+// already hold can be had).
+func (g *gateway) adminHandler(reg *prometheus.Registry) http.Handler {
+	h := g.srv.AdminHandler(reg)
+	vs, ok := g.store.(*vault.VaultStore)
+	if !ok {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := vs.AuthError(); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": "vault: " + err.Error()})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	mux.Handle("/", h)
+	return mux
+}
 
 // brokerInjector adapts the credential broker to the proxy's Injector.
 // b is set once the broker exists (it needs the proxy's transport first).

@@ -18,6 +18,55 @@ import (
 
 type secretsFlags struct {
 	config, backend, path, keyFile, keyEnv, addr, mount string
+	vaultAuth                                           operatorAuthFlags
+}
+
+// operatorAuthFlags choose how an operator command logs in to Vault: as the
+// operator (a token from --token-file, VAULT_TOKEN or ~/.vault-token, as the
+// vault CLI leaves it) unless --gateway-auth asks for the config's own auth
+// section. The gateway's AppRole secret id is never used by default: a
+// wrapped one works once, and one with limited uses would run out.
+type operatorAuthFlags struct {
+	tokenFile   string
+	gatewayAuth bool
+}
+
+// flagAdder is the part of a cobra flag set register needs.
+type flagAdder interface {
+	StringVar(p *string, name, value, usage string)
+	BoolVar(p *bool, name string, value bool, usage string)
+}
+
+func (f *operatorAuthFlags) register(fl flagAdder) {
+	fl.StringVar(&f.tokenFile, "token-file", "", "Vault: file holding the operator's token (default $VAULT_TOKEN, then ~/.vault-token)")
+	fl.BoolVar(&f.gatewayAuth, "gateway-auth", false, "Vault: log in with the config's auth section (the gateway's identity) instead of the operator's token")
+}
+
+// apply sets c.Auth for an operator command.
+func (f *operatorAuthFlags) apply(c *vault.StoreConfig) error {
+	if f.gatewayAuth {
+		if f.tokenFile != "" {
+			return errors.New("--token-file and --gateway-auth exclude each other")
+		}
+		if c.Auth.Method == "approle" && c.Auth.Wrapped {
+			return errors.New("--gateway-auth: the config's secret_id_file holds a response-wrapping token, which works once and belongs to serve; use an operator token instead")
+		}
+		return nil
+	}
+	switch {
+	case f.tokenFile != "":
+		c.Auth = vault.VaultAuth{Method: "token", TokenFile: f.tokenFile}
+	case os.Getenv("VAULT_TOKEN") != "":
+		c.Auth = vault.VaultAuth{Method: "token"}
+	default:
+		home, err := os.UserHomeDir()
+		p := filepath.Join(home, ".vault-token")
+		if _, serr := os.Stat(p); err != nil || serr != nil {
+			return errors.New("no operator Vault token: pass --token-file FILE, set VAULT_TOKEN or run `vault login`; --gateway-auth logs in with the config's auth section instead")
+		}
+		c.Auth = vault.VaultAuth{Method: "token", TokenFile: p}
+	}
+	return nil
 }
 
 func (f *secretsFlags) storeConfig() (vault.StoreConfig, error) {
@@ -49,6 +98,11 @@ func (f *secretsFlags) storeConfig() (vault.StoreConfig, error) {
 	set(&c.Mount, f.mount)
 	if f.config == "" && c.Path == "" && (c.Backend == "" || c.Backend == "file") {
 		return c, errors.New("no secret store: use --config FILE or --backend file --path FILE --key-file FILE")
+	}
+	if c.Backend == "vault" {
+		if err := f.vaultAuth.apply(&c); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -97,7 +151,9 @@ func newSecretsCmd() *cobra.Command {
 		Use:   "secrets",
 		Short: "Manage the gateway's secrets (file store or Vault)",
 		Long: "Put, get, list and rotate secrets in the store the serve config's `secrets:` section names\n" +
-			"(--config), or in the one given by flags. Values are read from stdin, never from arguments.",
+			"(--config), or in the one given by flags. Values are read from stdin, never from arguments.\n" +
+			"With Vault, the command logs in as the operator (--token-file, $VAULT_TOKEN or ~/.vault-token),\n" +
+			"not as the gateway, unless --gateway-auth says so.",
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.config, "config", "", "serve config file; only its secrets: section is read")
@@ -107,6 +163,7 @@ func newSecretsCmd() *cobra.Command {
 	pf.StringVar(&f.keyEnv, "key-env", "", "environment variable holding the file store key")
 	pf.StringVar(&f.addr, "vault-addr", "", "Vault address (default $VAULT_ADDR)")
 	pf.StringVar(&f.mount, "mount", "", "Vault KV v2 mount (default secret)")
+	f.vaultAuth.register(pf)
 
 	var cas int
 	put := &cobra.Command{
