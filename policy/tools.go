@@ -15,8 +15,9 @@ import (
 )
 
 // Warnings lists risky but valid choices in a policy, for `policy lint`:
-// a rule allowing every path, system roots, monitor mode, and clients
-// allowed from any address.
+// a rule allowing every path, system roots, monitor mode, clients allowed
+// from any address, and clients with identities that list loopback sources
+// (the plain loopback listener never identifies them).
 func Warnings(p *Policy) []string {
 	var out []string
 	warn := func(field, format string, args ...any) {
@@ -46,6 +47,25 @@ func Warnings(p *Policy) []string {
 			}
 		}
 	}
+	// The plain loopback listener identifies only clients without
+	// identities, by source address (see Identify): a client with identities
+	// that lists a loopback source is never identified there.
+	for i, c := range p.Clients {
+		if len(c.Identities) == 0 {
+			continue
+		}
+		for j, s := range c.Sources {
+			pfx, err := parseSource(s)
+			if err != nil || pfx.Bits() == 0 {
+				continue // any address: warned above
+			}
+			if pfx.Overlaps(loopback4) || pfx.Overlaps(loopback6) {
+				warn(fmt.Sprintf("clients[%d].sources[%d]", i, j),
+					"client %q has identities, so it is identified only by its client certificate: the loopback source %s applies to the TLS listener, and plain_listen, which identifies only clients without identities by source address, never identifies it (define a client without identities for plain-listener sidecars)",
+					c.Name, s)
+			}
+		}
+	}
 	for i, d := range p.Destinations {
 		if b, ok := p.CABundles[d.TLS.CABundle]; ok && b.System {
 			warn(fmt.Sprintf("destinations[%d].tls.ca_bundle", i), "destination %q verifies upstream TLS against system roots", d.Name)
@@ -60,6 +80,11 @@ func Warnings(p *Policy) []string {
 	}
 	return out
 }
+
+var (
+	loopback4 = netip.MustParsePrefix("127.0.0.0/8")
+	loopback6 = netip.MustParsePrefix("::1/128")
+)
 
 // Query is one hypothetical request, as `policy explain` and `policy test`
 // describe it: a client by name instead of a certificate.

@@ -78,3 +78,23 @@ func TestDemoPolicyMatchesExample(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoPolicyLint: the demo's clients connect from loopback to the TLS
+// listener with certificates, which lint points out: they are never
+// identified on the plain listener. Nothing else is risky.
+func TestDemoPolicyLint(t *testing.T) {
+	_, pp := filledDemoPolicy(t)
+	out, errOut, code := runCLI(t, "policy", "lint", pp)
+	if code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("lint: code %d, out %q, err %q", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want two warnings, got %q", errOut)
+	}
+	for i, name := range []string{"sync", "token-broker"} {
+		if !strings.Contains(lines[i], `client "`+name+`" has identities`) || !strings.Contains(lines[i], "plain_listen") || !strings.Contains(lines[i], "warning:") {
+			t.Errorf("warning %d: %q", i, lines[i])
+		}
+	}
+}
