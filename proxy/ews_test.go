@@ -223,7 +223,8 @@ func TestEWSItemIDsAndCreateThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var created, ck string // the contact CreateItem makes, and its ChangeKey
+	var created, ck string    // the contact CreateItem makes; the seeded contact's ChangeKey
+	var event, eventCK string // the event CreateItem makes, and its ChangeKey
 	steps := []struct {
 		name    string
 		subject string
@@ -277,6 +278,16 @@ func TestEWSItemIDsAndCreateThroughGateway(t *testing.T) {
 				}
 			}},
 		{name: "CreateItem event without invitations", subject: ewsAlice, doc: func() string { return ewsDoc(ewsImp(ewsAlice), createEvent("SendToNone", "calendar")) },
+			status: 200, check: func(t *testing.T, body string) {
+				wantNoError(t, body)
+				event, eventCK = ewsIDs(body)[0][0], ewsIDs(body)[0][1]
+			}},
+		{name: "UpdateItem of the created event", subject: ewsAlice, doc: func() string {
+			return ewsDoc(ewsImp(ewsAlice), `<m:UpdateItem ConflictResolution="AutoResolve" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange>`+
+				`<t:ItemId Id="`+event+`" ChangeKey="`+eventCK+`"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:Location"/>`+
+				`<t:CalendarItem><t:Location>Room 4</t:Location></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+		}, status: 200, check: wantNoError},
+		{name: "HardDelete of the created event", subject: ewsAlice, doc: func() string { return ewsDoc(ewsImp(ewsAlice), deleteItem(event, "HardDelete")) },
 			status: 200, check: wantNoError},
 		{name: "DeleteItem of the relayed id", subject: ewsAlice, doc: func() string { return ewsDoc(ewsImp(ewsAlice), deleteItem(seeded, "MoveToDeletedItems")) },
 			status: 200, check: wantNoError},
