@@ -199,3 +199,19 @@ func TestSyncOnceExitCode(t *testing.T) {
 		t.Fatalf("runSync --once = %v, want exit code 1", err)
 	}
 }
+
+// TestExampleSyncConfigLoads keeps examples/sync.yaml true to the loader.
+func TestExampleSyncConfigLoads(t *testing.T) {
+	cfg, err := loadSyncConfig(filepath.Join("..", "..", "examples", "sync.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := cfg.settings(cfg.Users[1], model.Contacts)
+	if err != nil || bob.Direction != engine.CRMToMail {
+		t.Fatalf("bob: %+v %v", bob, err)
+	}
+	carol, err := cfg.settings(cfg.Users[2], model.Events)
+	if err != nil || carol.Enabled {
+		t.Fatalf("carol events: %+v %v", carol, err)
+	}
+}
