@@ -65,11 +65,18 @@ func sha256Hex(b []byte) string {
 func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tunnel) {
 	br := bufio.NewReaderSize(conn, 16<<10)
 	bw := bufio.NewWriterSize(conn, 16<<10)
-	for {
+	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return
 		}
-		_ = conn.SetReadDeadline(s.now().Add(s.limits.IdleTimeout))
+		// Until the first request head is read, a connection is not idle
+		// between requests: it gets the header timeout, so silent sockets
+		// cannot hold a client's connection slots for the idle timeout.
+		wait := s.limits.IdleTimeout
+		if first {
+			wait = s.limits.HeaderTimeout
+		}
+		_ = conn.SetReadDeadline(s.now().Add(wait))
 		if _, err := br.Peek(1); err != nil {
 			return
 		}
@@ -580,6 +587,15 @@ func (s *Server) upstreamFailure(ex *exchange, err error) (int, string) {
 // comes first: in fsync=always mode the client learns nothing until the
 // record is durable.
 func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *parsedRequest, resp *http.Response, body *limitedBody) bool {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The gateway never asks for an upgrade (Upgrade is hop-by-hop and
+		// dropped), so a 101 is unsolicited: relaying it would leave the
+		// client waiting on a protocol nobody speaks.
+		if ex.rec.Upstream != nil {
+			ex.rec.Upstream.Error = "unsolicited_upgrade"
+		}
+		return s.finishError(ctx, bw, ex, http.StatusBadGateway, "upstream switched protocols unasked (101)", true)
+	}
 	hasBody := bodyAllowed(pr.Method, resp.StatusCode)
 	ex.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
 	if !hasBody {

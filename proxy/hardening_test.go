@@ -5,8 +5,11 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/internal/testpki"
 	"github.com/syncgate/syncgate/proxy"
 )
 
@@ -246,5 +250,85 @@ func TestMethodOverrideAndForwardingHeaders(t *testing.T) {
 		if n := strings.ToLower(strings.ReplaceAll(k, "_", "-")); strings.HasPrefix(n, "syncgate") || strings.Contains(n, "forward") || strings.Contains(n, "real-ip") || strings.Contains(n, "client-ip") {
 			t.Errorf("upstream received %s: %v", k, up.last().Header[k])
 		}
+	}
+}
+
+// Finding 8: methods are case-sensitive; a lower-case method is refused
+// before policy rather than matched as GET and forwarded as "get".
+func TestLowerCaseMethodRefused(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{})
+	for _, m := range []string{"get", "Get", "gET"} {
+		status, body := h.raw(t, m+" http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\n\r\n")
+		if status != 400 || !strings.Contains(body, "upper case") {
+			t.Fatalf("%s: status %d %s", m, status, body)
+		}
+	}
+	if up.count() != 0 {
+		t.Fatalf("upstream saw %d requests (method %q)", up.count(), up.last().Method)
+	}
+}
+
+// Finding 10: an unsolicited 101 from the upstream is answered 502, not
+// relayed (which left the client hanging on a dead protocol switch).
+func TestUnsolicitedUpgradeIs502(t *testing.T) {
+	h := newPKI(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	up := newUpstream(t, upstreamOpts{cert: h.upCA.Issue(t, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS,
+		handler: func(w http.ResponseWriter, r *http.Request) {
+			c, bw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			bw.Flush()
+			<-release
+		}})
+	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
+	c := rawConn(t, h)
+	c.Write([]byte("GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\n\r\n"))
+	r := readResp(t, newReader(c))
+	if r.status != 502 {
+		t.Fatalf("status %d %s", r.status, r.body)
+	}
+	rec := h.lastHTTP()
+	if rec.Response.Status != 502 || rec.Upstream == nil || rec.Upstream.Error != "unsolicited_upgrade" {
+		t.Fatalf("record %+v %+v", rec.Response, rec.Upstream)
+	}
+}
+
+// Finding 11: HTTP/1.0 with Transfer-Encoding has faulty framing (RFC 9112
+// §6.1): 400 and the connection is closed.
+func TestHTTP10WithTransferEncodingRefused(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{})
+	c := rawConn(t, h)
+	c.Write([]byte("POST http://graph.test.example/upload HTTP/1.0\r\nHost: graph.test.example\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
+		"GET http://graph.test.example/ok HTTP/1.0\r\nHost: graph.test.example\r\nConnection: keep-alive\r\n\r\n"))
+	br := newReader(c)
+	if r := readResp(t, br); r.status != 400 {
+		t.Fatalf("status %d %s", r.status, r.body)
+	}
+	if b, _ := io.ReadAll(br); len(b) != 0 {
+		t.Fatalf("connection stayed open and answered: %q", b)
+	}
+	if up.count() != 0 {
+		t.Fatalf("upstream saw %d requests", up.count())
+	}
+}
+
+// Finding 12: a connection that never sends its first request is closed
+// after the header timeout, not the idle timeout.
+func TestFirstRequestUsesHeaderTimeout(t *testing.T) {
+	h, _ := graphHarness(t, "", harnessOpts{limits: proxy.Limits{HeaderTimeout: 200 * time.Millisecond, IdleTimeout: 10 * time.Minute}})
+	c := rawConn(t, h) // 15s client deadline
+	start := time.Now()
+	n, err := c.Read(make([]byte, 1))
+	if n != 0 || err == nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("silent connection kept open for %v (idle timeout instead of header timeout)", time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -105,6 +105,11 @@ func parseHead(head []byte) (*parsedRequest, error) {
 	if method == "" || !validToken(method) {
 		return nil, badRequest("invalid method")
 	}
+	if strings.ToUpper(method) != method {
+		// Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET,
+		// and policy must not match one while the upstream sees the other.
+		return nil, badRequest("method must be upper case")
+	}
 	if target == "" || !validTarget(target) {
 		return nil, badRequest("invalid request target")
 	}
@@ -142,6 +147,11 @@ func parseHead(head []byte) (*parsedRequest, error) {
 		h[key] = append(h[key], value)
 	}
 	p := &parsedRequest{Method: method, Target: target, Header: h}
+	if _, te := h["Transfer-Encoding"]; te && proto == "HTTP/1.0" {
+		// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has
+		// faulty framing.
+		return nil, badRequest("Transfer-Encoding in an HTTP/1.0 request")
+	}
 	if proto == "HTTP/1.0" {
 		p.HTTP10 = true
 		p.Close = !headerHasToken(h, "Connection", "keep-alive")
