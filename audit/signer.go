@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+
+	"github.com/syncgate/syncgate/internal/keyfile"
 )
 
 // Signer signs checkpoint messages. The key may live outside the process
@@ -85,6 +87,9 @@ func NewEd25519Signer(pemBytes []byte) (*Ed25519Signer, error) {
 
 // NewEd25519SignerFile reads the PEM private key from path.
 func NewEd25519SignerFile(path string) (*Ed25519Signer, error) {
+	if err := keyfile.CheckPrivate(path, "audit signing key"); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read signing key: %w", err)

@@ -19,6 +19,8 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
+
+	"github.com/syncgate/syncgate/internal/keyfile"
 )
 
 // ListenerConfig is the serve config's `tls:` section. Exactly one source
@@ -335,6 +337,9 @@ func newACMEIssuer(magic *certmagic.Config, a *ACMEConfig, baseDir string, zl *z
 	if a.EAB != nil {
 		mac := a.EAB.MACKey
 		if mac == "" && a.EAB.MACKeyFile != "" {
+			if err := keyfile.CheckPrivate(resolve(baseDir, a.EAB.MACKeyFile), "ACME EAB MAC key"); err != nil {
+				return nil, fmt.Errorf("tls.acme.eab: %w", err)
+			}
 			b, err := os.ReadFile(resolve(baseDir, a.EAB.MACKeyFile))
 			if err != nil {
 				return nil, fmt.Errorf("tls.acme.eab: %w", err)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/syncgate/syncgate/internal/keyfile"
 )
 
 // FilePair names a certificate (PEM, leaf first, then any intermediates) and
@@ -52,6 +54,9 @@ func loadKeyPair(certFile, keyFile string, now time.Time) (*tls.Certificate, err
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, fmt.Errorf("read certificate: %w", err)
+	}
+	if err := keyfile.CheckPrivate(keyFile, "private key"); err != nil {
+		return nil, err
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -117,6 +122,9 @@ func readCertsFile(path string) ([]*x509.Certificate, error) {
 
 // readKeyFile reads a PEM private key (PKCS#8, SEC 1 or PKCS#1).
 func readKeyFile(path string) (crypto.Signer, error) {
+	if err := keyfile.CheckPrivate(path, "private key"); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)

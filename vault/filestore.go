@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/syncgate/syncgate/internal/keyfile"
 )
 
 const (
@@ -78,12 +80,11 @@ type fileStamp struct {
 func LoadKey(keyFile, keyEnv string) ([]byte, error) {
 	switch {
 	case keyFile != "":
-		fi, err := os.Stat(keyFile)
-		if err != nil {
+		if _, err := os.Stat(keyFile); err != nil {
 			return nil, fmt.Errorf("secret store key: %w", err)
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("secret store key %s: mode %v is readable by others; chmod 600 it", keyFile, fi.Mode().Perm())
+		if err := keyfile.CheckPrivate(keyFile, "secret store key"); err != nil {
+			return nil, err
 		}
 		raw, err := os.ReadFile(keyFile)
 		if err != nil {

@@ -245,3 +245,56 @@ func tryGet(addr, path string, timeout time.Duration) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// Finding 13: every private key file the gateway reads is refused when group
+// or others may read it, with the secrets key's message.
+func TestServeRefusesOpenPrivateKeys(t *testing.T) {
+	e := newServeEnv(t)
+	path, _ := e.configWithTLS(t, e.plain)
+	keyFile := filepath.Join(e.dir, "ckpt.key")
+	pem, err := audit.GenerateEd25519Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyFile, pem, 0o600)
+	up := filepath.Join(e.dir, "up")
+	b, _ := os.ReadFile(path)
+	cfg := strings.Replace(string(b), "audit: {path: audit.jsonl, fsync: always}",
+		"audit: {path: audit.jsonl, fsync: always, checkpoint: {every: 100, key_file: ckpt.key}}", 1) +
+		"client_certs: {up-mtls: {cert_file: up/" + certs.ListenerFile + ", key_file: up/" + certs.ListenerKeyFile + "}}\n"
+	os.WriteFile(path, []byte(cfg), 0o644)
+	start := func() error {
+		c, err := loadServeConfig(path)
+		if err != nil {
+			return err
+		}
+		gw, err := startGateway(context.Background(), c, zerolog.Nop())
+		if err == nil {
+			gw.Close()
+		}
+		return err
+	}
+	if err := start(); err != nil {
+		t.Fatalf("with 0600 keys: %v", err)
+	}
+	for name, f := range map[string]string{
+		"intercept CA key":      filepath.Join(e.dir, "gw", certs.InterceptKey),
+		"listener key":          filepath.Join(e.dir, "gw", certs.ListenerKeyFile),
+		"audit signing key":     keyFile,
+		"upstream client key":   filepath.Join(up, certs.ListenerKeyFile),
+		"group-readable CA key": filepath.Join(e.dir, "gw", certs.InterceptKey),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mode := os.FileMode(0o644)
+			if strings.HasPrefix(name, "group") {
+				mode = 0o640
+			}
+			os.Chmod(f, mode)
+			defer os.Chmod(f, 0o600)
+			err := start()
+			if err == nil || !strings.Contains(err.Error(), f+": mode") || !strings.Contains(err.Error(), "is readable by others; chmod 600 it") {
+				t.Fatalf("started with a %v key: %v", mode, err)
+			}
+		})
+	}
+}
