@@ -565,3 +565,15 @@ func payload(it *model.Item) []byte {
 	b, _ := json.Marshal(it)
 	return b
 }
+
+// ScopeOf is the scope a pass of j would use at now (tools and tests list
+// a side with it).
+func ScopeOf(j Job, now time.Time) connector.Scope {
+	ks := j.Settings.Defaults()
+	sc := connector.Scope{User: j.User, Kind: j.Kind}
+	if j.Kind == model.Events {
+		sc.WindowStart = now.Add(-ks.WindowPast).UTC().Truncate(time.Hour)
+		sc.WindowEnd = now.Add(ks.WindowFuture).UTC().Truncate(time.Hour)
+	}
+	return sc
+}
