@@ -262,7 +262,7 @@ func (c *compiler) clients(e *Engine) {
 				c.errf(ff, "%v", err)
 				continue
 			}
-			cc.subjects = append(cc.subjects, strings.ToLower(g))
+			cc.subjects = append(cc.subjects, asciiLower(g))
 		}
 		e.clients = append(e.clients, cc)
 	}

@@ -13,6 +13,7 @@ const (
 	ReasonUnknownClient     = "client not identified"
 	ReasonClientNotAllowed  = "client not allowed for destination"
 	ReasonSubjectNotAllowed = "subject not allowed for client"
+	ReasonSubjectInvalid    = "subject is not a concrete address"
 	ReasonBadPath           = "path not in normal form"
 	ReasonSubjectRequired   = "subject required"
 	ReasonNoRule            = "no rule allows method and path"
@@ -165,6 +166,9 @@ func (e *Engine) decide(r *Request) (int, string, string) {
 	d := &e.dests[di]
 	if !d.clients[r.Client.Index] {
 		return di, "", ReasonClientNotAllowed
+	}
+	if r.Subject != "" && !validSubject(r.Subject) {
+		return di, "", ReasonSubjectInvalid
 	}
 	if r.Subject != "" && !cl.subjectOK(r.Subject) {
 		return di, "", ReasonSubjectNotAllowed

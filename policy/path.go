@@ -225,6 +225,9 @@ func equalFoldBytes(b []byte, s string) bool {
 	return len(b) == 0 && len(s) == 0
 }
 
+// runeFoldEq compares with ASCII case folding only. Unicode folding would
+// make distinct addresses equal (KELVIN SIGN U+212A folds to "k", LONG S
+// to "s"), so a subject could bind a path segment naming another user.
 func runeFoldEq(a, b rune) bool {
 	if a == b {
 		return true
@@ -237,11 +240,6 @@ func runeFoldEq(a, b rune) bool {
 			b += 'a' - 'A'
 		}
 		return a == b
-	}
-	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
-		if f == b {
-			return true
-		}
 	}
 	return false
 }
@@ -281,13 +279,14 @@ func globMatch(glob, s string) bool {
 }
 
 // validSubject is what a subject must look like before any glob sees it: a
-// bounded, printable, single path segment.
+// bounded, printable, single path segment naming one concrete address, so
+// no glob characters ("*@corp.example" is not a user).
 func validSubject(s string) bool {
 	if s == "" || len(s) > 320 || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if r < 0x21 || r == 0x7f || r == '/' || r == '\\' || r == '%' || unicode.IsSpace(r) || unicode.IsControl(r) {
+		if r < 0x21 || r == 0x7f || strings.ContainsRune("/\\%*?[]{}", r) || unicode.IsSpace(r) || unicode.IsControl(r) {
 			return false
 		}
 	}

@@ -205,7 +205,11 @@ func TestGlob(t *testing.T) {
 		{"a*b@x", "acccbd@x", false},
 		{"*", "anything", true},
 		{"*", "a@b", false},
-		{"ü*@x", "Ü1@x", true},
+		// ASCII case folding only: Unicode folding would let U+212A KELVIN
+		// SIGN stand for k (issue 9 finding 14).
+		{"ü*@x", "ü1@x", true},
+		{"ü*@x", "Ü1@x", false},
+		{"kate@x", "\u212Aate@x", false},
 	}
 	for _, tt := range tests {
 		if got := globMatch(strings.ToLower(tt.glob), tt.s); got != tt.want {

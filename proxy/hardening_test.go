@@ -332,3 +332,24 @@ func TestFirstRequestUsesHeaderTimeout(t *testing.T) {
 		t.Fatalf("silent connection kept open for %v (idle timeout instead of header timeout)", time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// Finding 14: a subject is one concrete address (no glob characters), and
+// {subject} binds with ASCII case folding only.
+func TestSubjectMustBeConcreteAndASCIIFolded(t *testing.T) {
+	h, up := graphHarness(t, "", harnessOpts{})
+	get := func(path, subject string) (int, string) {
+		return h.raw(t, "GET http://graph.test.example"+path+" HTTP/1.1\r\nHost: graph.test.example\r\nSyncgate-Subject: "+subject+"\r\n\r\n")
+	}
+	if s, b := get("/v1.0/users/*@corp.example/contacts/1", "*@corp.example"); s != 403 || !strings.Contains(b, "concrete address") {
+		t.Fatalf("glob subject: %d %s", s, b)
+	}
+	if s, b := get("/v1.0/users/kate@corp.example/contacts/1", "\u212Aate@corp.example"); s != 403 {
+		t.Fatalf("KELVIN SIGN subject bound to kate: %d %s", s, b)
+	}
+	if up.count() != 0 {
+		t.Fatalf("upstream saw %d requests", up.count())
+	}
+	if s, b := get("/v1.0/users/kate@corp.example/contacts/1", "Kate@Corp.Example"); s != 200 {
+		t.Fatalf("ASCII case variant: %d %s", s, b)
+	}
+}
