@@ -55,6 +55,13 @@ type testVault struct {
 
 func newTestVault(t *testing.T) *testVault {
 	t.Helper()
+	return newTestVaultWith(t, emuvault.Options{})
+}
+
+// newTestVaultWith is newTestVault with emulator options (ignored for a
+// real server).
+func newTestVaultWith(t *testing.T, eo emuvault.Options) *testVault {
+	t.Helper()
 	tv := &testVault{prefix: "syncgate-test-" + randHex(6)}
 	if addr := os.Getenv("SYNCGATE_TEST_VAULT_ADDR"); addr != "" {
 		tv.addr, tv.root = addr, os.Getenv("SYNCGATE_TEST_VAULT_TOKEN")
@@ -64,7 +71,8 @@ func newTestVault(t *testing.T) *testVault {
 	} else {
 		tv.clk = clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 		tv.root = "root-" + randHex(8)
-		tv.emu = emuvault.New(emuvault.Options{Clock: tv.clk, RootToken: tv.root})
+		eo.Clock, eo.RootToken = tv.clk, tv.root
+		tv.emu = emuvault.New(eo)
 		srv, _, ca := tlsServer(t, tv.emu)
 		tv.addr = srv.URL
 		tv.caFile = ca.WriteCert(t, t.TempDir(), "vault-ca.pem")
@@ -108,6 +116,19 @@ func newTestVault(t *testing.T) *testVault {
 }
 
 func (tv *testVault) real() bool { return tv.emu == nil }
+
+// forEachFlavor runs f against the emulator answering a dead token as
+// OpenBao and Vault before 1.16 do, and as Vault 1.16+ does; once against
+// a real server.
+func forEachFlavor(t *testing.T, f func(t *testing.T, tv *testVault)) {
+	if os.Getenv("SYNCGATE_TEST_VAULT_ADDR") != "" {
+		f(t, newTestVault(t))
+		return
+	}
+	for name, hc := range map[string]bool{"bare permission denied": false, "invalid token": true} {
+		t.Run(name, func(t *testing.T) { f(t, newTestVaultWith(t, emuvault.Options{InvalidTokenErrors: hc})) })
+	}
+}
 
 // prepare makes what the tests need through the API, as on a fresh dev
 // server (which has KV v2 at secret/ and nothing else): the Transit

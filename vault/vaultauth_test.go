@@ -288,8 +288,9 @@ func (tv *testVault) renewedTwice(t *testing.T, token string, l map[string]any) 
 
 // A token revoked under the store is found dead on the next request: the
 // store logs in once and the request succeeds.
-func TestVaultReactiveRelogin(t *testing.T) {
-	tv := newTestVault(t)
+func TestVaultReactiveRelogin(t *testing.T) { forEachFlavor(t, testVaultReactiveRelogin) }
+
+func testVaultReactiveRelogin(t *testing.T, tv *testVault) {
 	roleID, sid := tv.appRole(t, "1h", "2h", false)
 	s := tv.open(t, VaultAuth{Method: "approle", RoleID: roleID, SecretIDFile: writeFile(t, "sid", sid)})
 	ctx := context.Background()
@@ -316,7 +317,10 @@ func TestVaultReactiveRelogin(t *testing.T) {
 // A 403 from the ACL for a live token is a configuration error: it names
 // the path and capability, and no login happens (the token stays).
 func TestVaultPermissionDeniedIsNotExpiry(t *testing.T) {
-	tv := newTestVault(t)
+	forEachFlavor(t, testVaultPermissionDeniedIsNotExpiry)
+}
+
+func testVaultPermissionDeniedIsNotExpiry(t *testing.T, tv *testVault) {
 	r := tv.role(t, roleOpts{ttl: "1h"})
 	cfg := tv.config(r.auth(writeFile(t, "sid", r.secretID(t))))
 	cfg.Path = tv.prefix + "-elsewhere" // the policy grants tv.prefix/* only
@@ -372,7 +376,10 @@ func TestVaultPermissionDeniedIsNotExpiry(t *testing.T) {
 // with logins, and recovers by itself once a new secret id is in
 // secret_id_file (re-read at every login). No credential is logged.
 func TestVaultLostAuthAndSecretIDRotation(t *testing.T) {
-	tv := newTestVault(t)
+	forEachFlavor(t, testVaultLostAuthAndSecretIDRotation)
+}
+
+func testVaultLostAuthAndSecretIDRotation(t *testing.T, tv *testVault) {
 	r := tv.role(t, roleOpts{ttl: "1h", secretIDUses: 1})
 	sid1 := r.secretID(t)
 	sidFile := writeFile(t, "sid", sid1)

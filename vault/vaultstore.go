@@ -580,12 +580,19 @@ func isStatus(err error, status int) bool {
 }
 
 // isACLDenial tells Vault's ACL refusal of a live token — the errors of a
-// go-multierror, "1 error occurred:\n\t* permission denied\n\n" — from
-// its bare "permission denied" for a missing, expired or revoked token.
+// go-multierror, "1 error occurred:\n\t* permission denied\n\n" — from a
+// refused token: "permission denied" bare (OpenBao, Vault before 1.16) or
+// together with "invalid token" (Vault 1.16 and later, whose token concept
+// page documents both answers).
 func isACLDenial(err error) bool {
 	var re *vapi.ResponseError
 	if !errors.As(err, &re) {
 		return false
+	}
+	for _, m := range vaultMessages(re.Errors) {
+		if m == "invalid token" || m == "bad token" {
+			return false
+		}
 	}
 	for _, m := range re.Errors {
 		if strings.Contains(m, "error occurred:") || strings.Contains(m, "errors occurred:") {

@@ -33,13 +33,19 @@ type Options struct {
 	// TransitMount is mounted at start; default "transit". More Transit
 	// (and KV) mounts can be enabled through sys/mounts.
 	TransitMount string
+	// InvalidTokenErrors answers a missing, expired or revoked token as
+	// HashiCorp Vault 1.16 and later do, with "invalid token" besides
+	// "permission denied"; by default the bare "permission denied" of
+	// OpenBao and older Vault versions.
+	InvalidTokenErrors bool
 }
 
 // Emulator is an http.Handler serving the Vault API subset. Safe for
 // concurrent use.
 type Emulator struct {
-	clk  clock.Clock
-	root string
+	clk      clock.Clock
+	root     string
+	badToken *apiError
 
 	mu       sync.Mutex
 	sealed   bool
@@ -75,6 +81,10 @@ func New(o Options) *Emulator {
 	}
 	if e.root == "" {
 		e.root = "root"
+	}
+	e.badToken = errBadToken
+	if o.InvalidTokenErrors {
+		e.badToken = errInvalidToken
 	}
 	tm := strings.Trim(o.TransitMount, "/")
 	if tm == "" {
@@ -166,6 +176,9 @@ var (
 	// errBadToken: no token, or one that expired, was revoked or used up.
 	// Vault returns logical.ErrPermissionDenied bare from its token check.
 	errBadToken = &apiError{status: 403, msgs: []string{"permission denied"}}
+	// errInvalidToken: the same, as Vault 1.16 and later answer it.
+	// https://developer.hashicorp.com/vault/docs/concepts/tokens#error-responses
+	errInvalidToken = &apiError{status: 403, msgs: []string{"2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"}}
 	// errACLDenied: a live token whose policies do not grant the
 	// capability. Vault appends ErrPermissionDenied to a go-multierror,
 	// whose Error() is this text.
@@ -302,7 +315,7 @@ func (e *Emulator) route(req *request) (int, map[string]any, *apiError) {
 	}
 	tok := e.authToken(req.r)
 	if tok == nil {
-		return 0, nil, errBadToken
+		return 0, nil, e.badToken
 	}
 	h, capability := e.dispatch(req, tok)
 	if h == nil {

@@ -269,7 +269,8 @@ func TestTransitSignVerifyKeyVersions(t *testing.T) {
 // wins and "deny" beats everything.
 // Follows https://developer.hashicorp.com/vault/docs/concepts/policies
 // (capabilities, priority matching), https://developer.hashicorp.com/vault/api-docs/system/policies
-// and https://developer.hashicorp.com/vault/api-docs#error-response.
+// https://developer.hashicorp.com/vault/api-docs#error-response and
+// https://developer.hashicorp.com/vault/docs/concepts/tokens#error-responses.
 func TestACLPolicies(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	e := New(Options{Clock: clk, RootToken: "r"})
@@ -337,6 +338,12 @@ path "transit/sign/+" { capabilities = ["update"] }
 	}
 	if status, got := raw(t, e, "GET", "/v1/secret/data/app/existing", "", ""); status != 403 || got != bad {
 		t.Fatalf("no token: %d %q", status, got)
+	}
+	// Vault 1.16 and later add "invalid token" for a dead token.
+	hc := New(Options{RootToken: "r", InvalidTokenErrors: true})
+	const invalid = `{"errors":["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"]}` + "\n"
+	if status, got := raw(t, hc, "GET", "/v1/secret/data/app/existing", "hvs.gone", ""); status != 403 || got != invalid {
+		t.Fatalf("dead token, Vault 1.16+: %d %q, want 403 %q", status, got, invalid)
 	}
 	if s, b := call(t, e, "PUT", "/v1/sys/policies/acl/broken", "r", `{"policy":"path \"x\" {"}`); s != 400 || !strings.Contains(fmt.Sprint(b["errors"]), "failed to parse policy") {
 		t.Fatalf("bad HCL: %d %v", s, b)
