@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +181,8 @@ func exampleConfig(t *testing.T, dir string, vt *vaultTarget, roleID, secretIDFi
 	return p
 }
 
+var regexpFingerprint = regexp.MustCompile(`sha256: [0-9a-f]{64}\n`)
+
 // syncBuf is a goroutine-safe log buffer.
 type syncBuf struct {
 	mu sync.Mutex
@@ -274,6 +277,24 @@ func TestExampleConfigWithTransitCheckpoints(t *testing.T) {
 	writeTestFile(t, pubFile, pub)
 	if out, errOut, code := runCLI(t, "audit", "verify", "--pubkey", pubFile, auditPath); code != 0 || !strings.Contains(out, "signed: ") {
 		t.Fatalf("audit verify --pubkey with the exported key: exit %d\n%s%s", code, out, errOut)
+	}
+	// secrets rotate --transit prints the new ed25519 public key and its
+	// fingerprint (Vault gives ed25519 keys as raw base64, not PEM).
+	rot := "syncgate-test-rot-" + strings.ToLower(randSecret(t, "k")[:6])
+	vt.transitKey(t, rot, "ed25519")
+	out, errOut, code = runCLI(t, "secrets", "rotate", "--transit", rot, "--config", cfgPath, "--token-file", vt.rootFile)
+	if code != 0 || !strings.Contains(out, "(ed25519): version 2") || !regexpFingerprint.MatchString(out) || !strings.Contains(out, "BEGIN PUBLIC KEY") {
+		t.Fatalf("secrets rotate --transit: exit %d\n%s%s", code, out, errOut)
+	}
+	if vt.emu != nil { // on a real server the example's key may not be ours to rotate
+		// After a rotation of the checkpoint key, the old checkpoints
+		// still verify: every version's public key is used.
+		if _, _, code := runCLI(t, "secrets", "rotate", "--transit", "syncgate-audit", "--config", cfgPath, "--token-file", vt.rootFile); code != 0 {
+			t.Fatal("rotate the checkpoint key")
+		}
+		if out, errOut, code := runCLI(t, "audit", "verify", "--vault", "--config", cfgPath, "--token-file", vt.rootFile, auditPath); code != 0 {
+			t.Fatalf("verify after rotating the checkpoint key: exit %d\n%s%s", code, out, errOut)
+		}
 	}
 	// The operator commands never take the gateway's single-use secret.
 	if _, errOut, code := runCLI(t, "secrets", "list", "--config", cfgPath, "--gateway-auth"); code == 0 || !strings.Contains(errOut, "belongs to serve") {
