@@ -269,7 +269,7 @@ func testACME(t *testing.T, p *pebble, challenge, name string) {
 	if strings.Contains(logs.String(), p.eabMAC) {
 		t.Fatal("the EAB MAC key appears in the logs")
 	}
-	if !strings.Contains(logs.String(), `"component":"certmagic`) {
+	if !strings.Contains(logs.String(), `"library":"certmagic"`) {
 		t.Fatal("certmagic's zap logs did not reach zerolog")
 	}
 }

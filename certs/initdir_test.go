@@ -172,7 +172,7 @@ func TestZapBridge(t *testing.T) {
 	if strings.Contains(out, "hidden") {
 		t.Fatal("debug entry written at info level")
 	}
-	for _, want := range []string{`"level":"error"`, `"component":"certmagic"`, `"identifiers":"gw.example"`, `"error":"boom"`, `"attempt":2`, `"message":"obtain failed"`} {
+	for _, want := range []string{`"level":"error"`, `"logger":"certmagic"`, `"identifiers":"gw.example"`, `"error":"boom"`, `"attempt":2`, `"message":"obtain failed"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("zerolog line %s lacks %s", out, want)
 		}

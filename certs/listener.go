@@ -225,7 +225,7 @@ func (l *Listener) loadFileCert() (*fileCert, error) {
 }
 
 func (l *Listener) startManaged(ctx context.Context) error {
-	zl := NewZapLogger(l.log.With().Str("component", "certmagic").Logger())
+	zl := NewZapLogger(l.log.With().Str("library", "certmagic").Logger())
 	storage := l.o.storage
 	if storage == nil {
 		dir := resolve(l.baseDir, l.cfg.StorageDir)

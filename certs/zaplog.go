@@ -53,7 +53,7 @@ func (c *zerologCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		return nil
 	}
 	if e.LoggerName != "" {
-		ev = ev.Str("component", e.LoggerName)
+		ev = ev.Str("logger", e.LoggerName) // "component" is set once, by the caller
 	}
 	for k, v := range enc.Fields {
 		switch x := v.(type) {

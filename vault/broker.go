@@ -660,11 +660,10 @@ func (b *Broker) tokenRequest(ctx context.Context, c *CredentialConfig, credenti
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			// Only the status and the OAuth error code: bodies may echo input.
-			code := re.ErrorCode
-			if code == "" {
-				code = "no error code"
-			}
+			// Only the status and the OAuth error code: bodies may echo
+			// input. The code itself comes from the endpoint and reaches
+			// clients in a 503 reason: only a short RFC 6749 code passes.
+			code := oauthErrorCode(re.ErrorCode)
 			return nil, noCred(credential, "token endpoint answered %d (%s)", re.Response.StatusCode, code)
 		}
 		var ue *url.Error
@@ -677,6 +676,26 @@ func (b *Broker) tokenRequest(ctx context.Context, c *CredentialConfig, credenti
 		return nil, noCred(credential, "token endpoint returned no access_token")
 	}
 	return tok, nil
+}
+
+// oauthErrorCode bounds and sanitises a token endpoint's "error" value
+// before it is shown to a client or logged: RFC 6749 codes are short
+// ASCII words ("invalid_client"), so anything longer or with other
+// characters (an echoed secret, markup, control bytes) is replaced.
+func oauthErrorCode(code string) string {
+	if code == "" {
+		return "no error code"
+	}
+	if len(code) > 64 {
+		return "unrecognised error code"
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "unrecognised error code"
+		}
+	}
+	return code
 }
 
 func redactURL(s string) string {

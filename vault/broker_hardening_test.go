@@ -6,8 +6,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -136,5 +139,38 @@ func TestBrokerCacheLRU(t *testing.T) {
 	authorize(t, b, "sf", "u0@corp.example")
 	if be.count() != before+1 {
 		t.Fatal("the least recently used entry was not evicted")
+	}
+}
+
+// Issue 9 finding 15: the token endpoint's error code reaches clients (a
+// 503 reason) only bounded and sanitised.
+func TestBrokerTokenErrorCodeSanitised(t *testing.T) {
+	for code, want := range map[string]string{
+		"invalid_client":                 "(invalid_client)",
+		"hunter2 secret=s3cr3t":          "(unrecognised error code)",
+		"<script>alert(1)</script>":      "(unrecognised error code)",
+		"invalid_grant\r\nX-Injected: 1": "(unrecognised error code)",
+		strings.Repeat("a", 200):         "(unrecognised error code)",
+		"":                               "(no error code)",
+	} {
+		srv, client, _ := tlsServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			json.NewEncoder(w).Encode(map[string]string{"error": code})
+		}))
+		be := newBrokerEnv(t, nil)
+		be.client = client
+		creds := be.graphCreds()
+		c := creds["graph-app"]
+		c.TokenURL = srv.URL + "/token"
+		creds["graph-app"] = c
+		b := be.broker(t, creds, nil)
+		_, err := b.Authorize(context.Background(), "graph-app", "")
+		if err == nil || !strings.Contains(err.Error(), "answered 400 "+want) {
+			t.Errorf("code %q: %v", code, err)
+		}
+		if code != "" && want != "("+code+")" && strings.Contains(err.Error(), code) {
+			t.Errorf("code %q echoed: %v", code, err)
+		}
 	}
 }

@@ -28,14 +28,17 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 	if err != nil || level == "" {
 		lvl = zerolog.InfoLevel
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Str("component", "syncgate").Logger()
+	// No component here: each part adds its own, once (a second
+	// "component" key in one JSON line is ambiguous to log processors).
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }
 
 // gateway is one running `syncgate serve`: the proxy, its listeners, the
 // audit writer and the certificate sources, wired from a serve config.
 type gateway struct {
 	cfg    *serveConfig
-	log    zerolog.Logger
+	log    zerolog.Logger // component "gateway"
+	base   zerolog.Logger // no component: parts derive theirs from it
 	audit  *audit.Writer
 	srv    *proxy.Server
 	ica    *certs.InterceptCA
@@ -62,7 +65,7 @@ type gateway struct {
 // startGateway builds and starts a gateway. It returns once every listener
 // is open, so callers can use the addresses at once.
 func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, reg: prometheus.NewRegistry(), done: make(chan struct{})}
+	g := &gateway{cfg: cfg, log: log.With().Str("component", "gateway").Logger(), base: log, reg: prometheus.NewRegistry(), done: make(chan struct{})}
 	g.reloadErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "syncgate_config_reload_errors_total",
 		Help: "Reloads rejected (the running version was kept), by what failed.",
@@ -250,7 +253,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		}()
 	}
 	g.configRecord(ctx, "start", "ok", "")
-	log.Info().Str("listen", g.Addr).Str("plain_listen", g.PlainAddr).Str("metrics", g.MetricsAddr).
+	g.log.Info().Str("listen", g.Addr).Str("plain_listen", g.PlainAddr).Str("metrics", g.MetricsAddr).
 		Str("policy", cfg.path(cfg.Policy)).Str("audit", cfg.path(cfg.Audit.Path)).Msg("gateway started")
 	ok = true
 	return g, nil
@@ -518,7 +521,7 @@ func (g *gateway) auditOptions(ctx context.Context) (audit.Options, error) {
 		RetainAge:          time.Duration(c.RetainAge),
 		CheckpointEvery:    c.Checkpoint.Every,
 		CheckpointInterval: time.Duration(c.Checkpoint.Interval),
-		Logger:             g.log.With().Str("component", "audit").Logger(),
+		Logger:             g.base.With().Str("component", "audit").Logger(),
 	}
 	switch {
 	case c.Checkpoint.KeyFile != "":

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -296,5 +297,47 @@ func TestServeRefusesOpenPrivateKeys(t *testing.T) {
 				t.Fatalf("started with a %v key: %v", mode, err)
 			}
 		})
+	}
+}
+
+// Finding 15: every log line names its component once.
+func TestLogLinesHaveOneComponent(t *testing.T) {
+	e := newServeEnv(t)
+	path, tlsAddr := e.configWithTLS(t, e.plain)
+	cfg, err := loadServeConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	gw, err := startGateway(context.Background(), cfg, newLogger(&logs, "debug"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := e.get(t, "/ok"); s != 200 {
+		t.Fatalf("status %d", s)
+	}
+	// A refused client handshake (proxy), a rejected reload (gateway).
+	if c, err := net.Dial("tcp", tlsAddr); err == nil {
+		c.Write([]byte("GARBAGE\r\n\r\n"))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	e.writePolicy(t, "version: 1\nnot: valid\n")
+	_ = gw.reload(context.Background())
+	gw.Close()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if n := strings.Count(line, `"component":`); n != 1 {
+			t.Errorf("%d component keys in %s", n, line)
+		}
+		if i := strings.Index(line, `"component":"`); i >= 0 {
+			rest := line[i+len(`"component":"`):]
+			seen[rest[:strings.IndexByte(rest, '"')]] = true
+		}
+	}
+	for _, c := range []string{"gateway", "proxy"} {
+		if !seen[c] {
+			t.Errorf("no log line from %s in:\n%s", c, logs.String())
+		}
 	}
 }
