@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/zap"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestInitDirAndIssueClient(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/syncgate/syncgate/internal/yamlerr"
 )
 
 // maxPolicySize bounds a policy file; a real one is a few kilobytes.
@@ -117,6 +119,7 @@ func Parse(data []byte, file string) (*Policy, error) {
 }
 
 func yamlErrors(file string, err error) error {
+	err = yamlerr.Scrub(err) // a secret in the wrong field is never echoed
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {

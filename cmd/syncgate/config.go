@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/syncgate/syncgate/certs"
+	"github.com/syncgate/syncgate/internal/yamlerr"
 	"github.com/syncgate/syncgate/policy"
 	"github.com/syncgate/syncgate/proxy"
 	"github.com/syncgate/syncgate/vault"
@@ -107,7 +108,8 @@ type duration time.Duration
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: invalid duration %q", n.Line, n.Value)
+		// Not the value: a secret in the wrong field must not be echoed.
+		return fmt.Errorf("line %d: invalid duration (want e.g. 10s)", n.Line)
 	}
 	*d = duration(v)
 	return nil
@@ -124,7 +126,7 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, yamlerr.Scrub(err))
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -341,3 +341,49 @@ func TestLogLinesHaveOneComponent(t *testing.T) {
 		}
 	}
 }
+
+// A secret written into the wrong field of the serve config or the policy
+// never reaches the log or the config audit record through a YAML error.
+func TestYAMLErrorsDoNotEchoValues(t *testing.T) {
+	e := newServeEnv(t)
+	cfg, err := loadServeConfig(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	gw, err := startGateway(context.Background(), cfg, newLogger(&logs, "debug"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	good, _ := os.ReadFile(e.cfg)
+	const secret = "hunter2-Sup3rS3cret"
+	for i, bad := range []string{
+		string(good) + "limits: {max_header_bytes: '" + secret + "'}\n",
+		string(good) + "limits: {header_timeout: '" + secret + "'}\n",
+		string(good) + "limits: {max_conns_per_client: ['" + secret + "']}\n",
+	} {
+		os.WriteFile(e.cfg, []byte(bad), 0o644)
+		if err := gw.reload(context.Background()); err == nil {
+			t.Fatalf("case %d: bad config accepted", i)
+		} else if strings.Contains(err.Error(), secret) {
+			t.Fatalf("case %d: reload error echoes the value: %v", i, err)
+		}
+		if _, err := loadServeConfig(e.cfg); err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "line") {
+			t.Fatalf("case %d: load error %v", i, err)
+		}
+	}
+	os.WriteFile(e.cfg, good, 0o644)
+	e.writePolicy(t, "version: 1\nmode: enforce\nclients:\n  - name: sidecar\n    sources: '"+secret+"'\n")
+	if err := gw.reload(context.Background()); err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("policy reload error: %v", err)
+	}
+	gw.Close()
+	auditLog, _ := os.ReadFile(e.audit)
+	if !strings.Contains(string(auditLog), `"event":"reload"`) {
+		t.Fatalf("no reload records in the audit log")
+	}
+	if strings.Contains(string(auditLog), secret) || strings.Contains(logs.String(), secret) {
+		t.Fatalf("the value reached the audit log or the log:\n%s\n%s", auditLog, logs.String())
+	}
+}

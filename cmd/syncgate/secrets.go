@@ -11,8 +11,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/syncgate/syncgate/internal/yamlerr"
 	"github.com/syncgate/syncgate/vault"
 )
 
@@ -80,7 +81,7 @@ func (f *secretsFlags) storeConfig() (vault.StoreConfig, error) {
 			Secrets vault.StoreConfig `yaml:"secrets"`
 		}
 		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			return c, fmt.Errorf("config %s: %w", f.config, err)
+			return c, fmt.Errorf("config %s: %w", f.config, yamlerr.Scrub(err))
 		}
 		c = doc.Secrets
 		c.ResolvePaths(filepath.Dir(f.config))

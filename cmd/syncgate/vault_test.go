@@ -17,7 +17,7 @@ import (
 	"time"
 
 	vapi "github.com/hashicorp/vault/api"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/syncgate/syncgate/certs"
 	emuvault "github.com/syncgate/syncgate/emulate/vault"
