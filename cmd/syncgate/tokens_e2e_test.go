@@ -402,6 +402,9 @@ func TestTokenVaultTransitAndOutage(t *testing.T) {
 	}
 	sa.PublicKeyPEM = good
 	must(t, e.goog.AddServiceAccount(sa))
+	// The refused subject is answered from the broker's negative cache
+	// until its backoff (1 s at first) has passed.
+	e.clk.Advance(2 * time.Second)
 	if r := e.do("GET", calendarURL(tkBob), tkBob, ""); r.status != 200 {
 		t.Fatalf("bob with the right key again: %d %s", r.status, r.body)
 	}
@@ -448,8 +451,10 @@ func TestTokenVaultTransitAndOutage(t *testing.T) {
 	if e.rec.hostCount(google.HostAPIs) != apiBefore {
 		t.Error("calendar reached without a credential")
 	}
-	// Vault returns: the next request recovers, no restart.
+	// Vault returns: the first request after the broker's backoff
+	// recovers, no restart.
 	e.vemu.SetDown(false)
+	e.clk.Advance(2 * time.Second)
 	r = e.do("GET", calendarURL(tkAlice), tkAlice, "")
 	if r.status != 200 || !strings.Contains(r.body, "Meeting of "+tkAlice) {
 		t.Fatalf("after Vault returned: %d %s", r.status, r.body)
