@@ -19,7 +19,7 @@ import (
 // startSyncWorld starts the demo world (seeded emulators, the gateway with
 // the encrypted store) and a sync runtime for users, configured the way an
 // operator would: a config file holding no credential.
-func startSyncWorld(t *testing.T, users ...string) (*demoStack, *syncConfig, *syncRuntime) {
+func startSyncWorld(t testing.TB, users ...string) (*demoStack, *syncConfig, *syncRuntime) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := startDemoStack(ctx, filepath.Join(t.TempDir(), "demo"), io.Discard)
@@ -43,7 +43,7 @@ func startSyncWorld(t *testing.T, users ...string) (*demoStack, *syncConfig, *sy
 	return st, cfg, rt
 }
 
-func round(t *testing.T, rt *syncRuntime, cfg *syncConfig) []engine.Outcome {
+func round(t testing.TB, rt *syncRuntime, cfg *syncConfig) []engine.Outcome {
 	t.Helper()
 	res := (&schedulerFor{rt, cfg}).once(context.Background())
 	for _, o := range res {

@@ -72,3 +72,11 @@ func (m *Metrics) observe(j Job, _ Result, err error, end time.Time) {
 	}
 	m.errors.WithLabelValues(string(j.Kind)).Inc()
 }
+
+// ItemsCounter exposes one series of the item counter (tests, tools).
+func (m *Metrics) ItemsCounter(kind model.Kind, dir, act string) prometheus.Counter {
+	return m.items.WithLabelValues(string(kind), dir, act)
+}
+
+// ThrottleCounter exposes the throttle counter.
+func (m *Metrics) ThrottleCounter() prometheus.Counter { return m.throttles }

@@ -221,7 +221,11 @@ func fail(op string, rep *reply) error {
 		return &connector.ThrottledError{Status: rep.status, RetryAfter: retryAfter(rep.header)}
 	case code == "REQUEST_LIMIT_EXCEEDED":
 		return fmt.Errorf("%w: %w", connector.ErrOrgLimit, he)
-	case rep.status == http.StatusTooManyRequests || rep.status == http.StatusServiceUnavailable:
+	case rep.status == http.StatusTooManyRequests ||
+		(rep.status == http.StatusServiceUnavailable && (rep.header.Get("Retry-After") != "" || code != "")):
+		// A 503 from Salesforce (its error shape, or a Retry-After) is a
+		// throttle. The gateway's own 503 (no credential could be had) is
+		// not, and its request id leads to the reason in the audit log.
 		return &connector.ThrottledError{Status: rep.status, RetryAfter: retryAfter(rep.header)}
 	}
 	return he
