@@ -51,9 +51,9 @@ func TestSyncMachineThroughGateway(t *testing.T) {
 		user := users[n]
 		n++
 		ks := engine.KindSettings{
-			Direction: rapid.SampledFrom([]engine.Direction{engine.Both, engine.CRMToMail, engine.MailToCRM}).Draw(rtt, "direction"),
-			Deletes:   rapid.Bool().Draw(rtt, "deletes"),
-			Winner:    rapid.SampledFrom([]engine.Winner{engine.WinCRM, engine.WinMail}).Draw(rtt, "winner"),
+			Direction:    rapid.SampledFrom([]engine.Direction{engine.Both, engine.CRMToMail, engine.MailToCRM}).Draw(rtt, "direction"),
+			Deletes:      rapid.Bool().Draw(rtt, "deletes"),
+			Winner:       rapid.SampledFrom([]engine.Winner{engine.WinCRM, engine.WinMail}).Draw(rtt, "winner"),
 			GuardPercent: 100, GuardMin: 1 << 20,
 		}
 		m := &gwMachine{st: st, people: people, user: user, api: strings.TrimSuffix(st.seeded.Salesforce.InstanceURL, "/") + "/services/data/v60.0",
