@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/certs"
+	"github.com/syncgate/syncgate/internal/buildinfo"
 	"github.com/syncgate/syncgate/policy"
 	"github.com/syncgate/syncgate/proxy"
 	"github.com/syncgate/syncgate/vault"
@@ -70,7 +71,10 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		Name: "syncgate_config_reload_errors_total",
 		Help: "Reloads rejected (the running version was kept), by what failed.",
 	}, []string{"what"})
-	g.reg.MustRegister(g.reloadErrs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.reg.MustRegister(g.reloadErrs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildinfo.Collector(),
+		g.probeGauge("syncgate_ready", "/readyz", "1 while /readyz answers 200 (policy loaded, audit log writable, Vault login held), else 0."),
+		g.probeGauge("syncgate_healthy", "/healthz", "1 while /healthz answers 200 (the audit log can be written), else 0."))
 	eng, err := loadPolicy(cfg, cfg)
 	if err != nil {
 		return nil, err

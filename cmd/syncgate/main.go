@@ -47,6 +47,8 @@ func newRootCmd() *cobra.Command {
 		newSecretsCmd(),
 		newEmulateCmd(),
 		newSyncCmd(),
+		newVersionCmd(),
+		newConfigCmd(),
 	)
 	return root
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/internal/buildinfo"
 	"github.com/syncgate/syncgate/sync/connector/graph"
 	"github.com/syncgate/syncgate/sync/connector/salesforce"
 	"github.com/syncgate/syncgate/sync/engine"
@@ -98,7 +99,7 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 			rt.Close()
 		}
 	}()
-	rt.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	rt.metrics = engine.NewMetrics(rt.reg)
 	var cas []string
 	for _, f := range cfg.Gateway.CAFiles {
