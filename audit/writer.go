@@ -42,7 +42,6 @@ type Options struct {
 	Fsync         string        // "always" (default) | "batch"
 	BatchInterval time.Duration // group-commit window in batch mode (default 5ms)
 	BatchMax      int           // records per group commit in batch mode (default 256)
-	FailClosed    bool          // informational for callers; the writer never drops
 
 	RotateSize  int64         // rotate when the active file reaches this many bytes (0 = never)
 	RotateAge   time.Duration // rotate at the first write after the active file's first record is this old

@@ -197,7 +197,7 @@ func (h *harness) start(o harnessOpts) {
 	if h.auditPathOverride != "" {
 		h.auditLog = h.auditPathOverride
 	}
-	aw, err := audit.Open(context.Background(), audit.Options{Path: h.auditLog, Fsync: benchFsync, FailClosed: true})
+	aw, err := audit.Open(context.Background(), audit.Options{Path: h.auditLog, Fsync: benchFsync})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
 	}

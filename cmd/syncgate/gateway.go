@@ -517,7 +517,6 @@ func (g *gateway) auditOptions(ctx context.Context) (audit.Options, error) {
 		Fsync:              fsync,
 		BatchInterval:      time.Duration(c.BatchMS) * time.Millisecond,
 		BatchMax:           c.BatchMax,
-		FailClosed:         g.cfg.failClosed(),
 		RotateSize:         c.RotateSize,
 		RotateAge:          time.Duration(c.RotateAge),
 		Gzip:               c.Gzip,
