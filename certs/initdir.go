@@ -34,7 +34,13 @@ type InitOptions struct {
 	Names            []string      // listener DNS names and IPs
 	ListenerLifetime time.Duration // default 90 days (tls.internal renews it automatically instead)
 	Force            bool          // overwrite existing files
-	Now              func() time.Time
+	// InterceptConstraints are the names the intercept CA may vouch for,
+	// from the policy (ConstraintsForHosts). nil makes an unconstrained CA.
+	InterceptConstraints *NameConstraints
+	// InterceptLifetime is the intercept CA's validity (default
+	// DefaultInterceptCALifetime, one year).
+	InterceptLifetime time.Duration
+	Now               func() time.Time
 }
 
 // InitDir creates the internal root CA, a listener certificate for
@@ -77,7 +83,11 @@ func InitDir(dir string, o InitOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ica, icaKey, err := newSelfSignedCA("syncgate intercept CA", 5*365*24*time.Hour, now)
+	icaKey, err := newECKey()
+	if err != nil {
+		return nil, err
+	}
+	ica, err := NewInterceptCACert(icaKey, InterceptCAOptions{Constraints: o.InterceptConstraints, Lifetime: o.InterceptLifetime, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,30 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+// ErrOutsideConstraints is returned (wrapped in a *ConstraintError) by
+// InterceptCA.Leaf for a host the CA's name constraints do not admit: every
+// client would reject the leaf, so none is minted.
+var ErrOutsideConstraints = errors.New("certs: host outside the intercept CA's name constraints")
+
+// ConstraintError is a refusal to mint for a host outside the intercept
+// CA's name constraints. DenyReason is the reason the gateway gives the
+// client and writes to the audit log.
+type ConstraintError struct {
+	Host string
+	Err  error // which constraint, for the log
+}
+
+func (e *ConstraintError) Error() string {
+	return fmt.Sprintf("certs: intercept CA may not vouch for %q: %v", e.Host, e.Err)
+}
+
+func (e *ConstraintError) Unwrap() error { return ErrOutsideConstraints }
+
+// DenyReason is what the client and the audit log are told.
+func (e *ConstraintError) DenyReason() string {
+	return "host is outside the intercept CA's name constraints (issue the CA from the current policy: syncgate certs rotate-intercept)"
+}
+
 // ErrHostNotAllowed is returned by InterceptCA.Leaf for a host that the Allow
 // guard rejects. No certificate is minted for it.
 var ErrHostNotAllowed = errors.New("certs: host not allowed for interception")
@@ -37,11 +61,20 @@ type InterceptOptions struct {
 	MaxCached int
 	// OnReloadError hears about a reload that failed; the old CA stays.
 	OnReloadError func(what string, err error)
+	// OnReload hears about a reload that swapped in a new CA file.
+	OnReload func()
 }
+
+// SignerSource picks the signing CA out of the certificates in an
+// intercept_ca cert_file and returns its key, for keys that are not in a
+// file (a Vault Transit key version). It is called at load and whenever the
+// certificate file changes.
+type SignerSource func(bundle []*x509.Certificate) (*x509.Certificate, crypto.Signer, error)
 
 // InterceptCA mints leaf certificates for intercepted CONNECT hosts.
 type InterceptCA struct {
 	certFile, keyFile string
+	source            SignerSource // nil: the key is keyFile
 	o                 InterceptOptions
 	ca                atomic.Pointer[interceptState]
 
@@ -54,14 +87,33 @@ type InterceptCA struct {
 }
 
 type interceptState struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	pem  []byte
-	hash [32]byte
+	cert   *x509.Certificate // the CA that signs
+	key    crypto.Signer
+	bundle *InterceptBundle
+	pem    []byte // every CA in the file: what clients trust
+	hash   [32]byte
 }
 
-// LoadInterceptCA reads the intercept CA's certificate and key.
+// LoadInterceptCA reads the intercept CA's certificate file and key. The
+// certificate file may be a bundle (current, next, previous, as `certs
+// rotate-intercept` writes it): the certificate the key belongs to signs,
+// and CertPEM publishes them all. A key file readable by group or others is
+// refused.
 func LoadInterceptCA(certFile, keyFile string, o InterceptOptions) (*InterceptCA, error) {
+	return loadInterceptCA(certFile, keyFile, nil, o)
+}
+
+// LoadInterceptCAWithSigner is LoadInterceptCA for a key that is not in a
+// file: src picks the signing certificate from the bundle and returns its
+// signer (see vault.Transit.CASigner).
+func LoadInterceptCAWithSigner(certFile string, src SignerSource, o InterceptOptions) (*InterceptCA, error) {
+	if src == nil {
+		return nil, errors.New("intercept CA: no signer source")
+	}
+	return loadInterceptCA(certFile, "", src, o)
+}
+
+func loadInterceptCA(certFile, keyFile string, src SignerSource, o InterceptOptions) (*InterceptCA, error) {
 	if o.LeafTTL <= 0 {
 		o.LeafTTL = DefaultLeafTTL
 	}
@@ -71,7 +123,7 @@ func LoadInterceptCA(certFile, keyFile string, o InterceptOptions) (*InterceptCA
 	if o.MaxCached <= 0 {
 		o.MaxCached = 10000
 	}
-	c := &InterceptCA{certFile: certFile, keyFile: keyFile, o: o, cache: map[string]*tls.Certificate{}}
+	c := &InterceptCA{certFile: certFile, keyFile: keyFile, source: src, o: o, cache: map[string]*tls.Certificate{}}
 	st, err := c.load()
 	if err != nil {
 		return nil, fmt.Errorf("intercept CA: %w", err)
@@ -80,19 +132,47 @@ func LoadInterceptCA(certFile, keyFile string, o InterceptOptions) (*InterceptCA
 	return c, nil
 }
 
+func (c *InterceptCA) files() []string {
+	if c.keyFile == "" {
+		return []string{c.certFile}
+	}
+	return []string{c.certFile, c.keyFile}
+}
+
 func (c *InterceptCA) load() (*interceptState, error) {
-	h, err := hashFiles(c.certFile, c.keyFile)
+	h, err := hashFiles(c.files()...)
 	if err != nil {
 		return nil, err
 	}
-	cert, key, err := loadCA(c.certFile, c.keyFile)
+	cs, err := readCertsFile(c.certFile)
 	if err != nil {
 		return nil, err
+	}
+	var cert *x509.Certificate
+	var key crypto.Signer
+	if c.source != nil {
+		if cert, key, err = c.source(cs); err != nil {
+			return nil, err
+		}
+	} else {
+		if key, err = readKeyFile(c.keyFile); err != nil {
+			return nil, err
+		}
+		if cert = matchingCert(cs, key.Public()); cert == nil {
+			return nil, fmt.Errorf("%s: key %s does not match any certificate in it", c.certFile, c.keyFile)
+		}
+	}
+	if !cert.IsCA || cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("%s: not a CA certificate (needs basicConstraints CA and keyCertSign)", c.certFile)
 	}
 	if now := c.o.Now(); now.After(cert.NotAfter) {
 		return nil, fmt.Errorf("%s expired at %s", c.certFile, cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	return &interceptState{cert: cert, key: key, pem: encodeCertPEM(cert.Raw), hash: h}, nil
+	var ders [][]byte
+	for _, x := range cs {
+		ders = append(ders, x.Raw)
+	}
+	return &interceptState{cert: cert, key: key, bundle: splitBundle(cs, cert), pem: encodeCertPEM(ders...), hash: h}, nil
 }
 
 // Reload re-reads the CA files if they changed. A broken new CA keeps the old
@@ -103,7 +183,7 @@ func (c *InterceptCA) Reload() error { return c.reload(true) }
 func (c *InterceptCA) reload(force bool) error {
 	c.reloadMu.Lock()
 	defer c.reloadMu.Unlock()
-	h, _ := hashFiles(c.certFile, c.keyFile) // zero when unreadable; the load reports why
+	h, _ := hashFiles(c.files()...) // zero when unreadable; the load reports why
 	if h == c.ca.Load().hash || (h == c.lastBad && !force) {
 		return nil
 	}
@@ -120,6 +200,9 @@ func (c *InterceptCA) reload(force bool) error {
 	c.ca.Store(st)
 	clear(c.cache)
 	c.mu.Unlock()
+	if c.o.OnReload != nil {
+		c.o.OnReload()
+	}
 	return nil
 }
 
@@ -128,11 +211,26 @@ func (c *InterceptCA) Watch(ctx context.Context, every time.Duration) {
 	poll(ctx, every, func() { _ = c.reload(false) })
 }
 
-// CertPEM is the intercept CA certificate that clients must trust.
+// CertPEM is what clients must trust: every intercept CA certificate in
+// the file (the current one, and a staged next or a previous one).
 func (c *InterceptCA) CertPEM() []byte { return append([]byte(nil), c.ca.Load().pem...) }
 
-// Certificate is the intercept CA certificate.
+// Certificate is the intercept CA certificate that signs.
 func (c *InterceptCA) Certificate() *x509.Certificate { return c.ca.Load().cert }
+
+// Bundle is the current CA and the others in its file.
+func (c *InterceptCA) Bundle() *InterceptBundle { return c.ca.Load().bundle }
+
+// PermitsHost reports, as an error naming the constraint, whether the
+// current CA's name constraints admit host (a policy host: a name, an IP
+// address or "*.domain"). Nil when they do or when the CA has none.
+func (c *InterceptCA) PermitsHost(host string) error { return PermitsHost(c.ca.Load().cert, host) }
+
+// Constrained reports whether the current CA carries name constraints.
+func (c *InterceptCA) Constrained() bool {
+	_, ok := ConstraintsOf(c.ca.Load().cert)
+	return ok
+}
 
 // Leaf returns a certificate for host (a DNS name or an IP address, without
 // port), minting one if none is cached or the cached one has less than a
@@ -146,6 +244,11 @@ func (c *InterceptCA) Leaf(host string) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("%w: %q", ErrHostNotAllowed, h)
 	}
 	st := c.ca.Load()
+	// A leaf the CA's constraints do not admit would be rejected by every
+	// client: refuse it here, with a reason, instead of minting it.
+	if err := PermitsHost(st.cert, h); err != nil {
+		return nil, &ConstraintError{Host: h, Err: err}
+	}
 	c.mu.Lock()
 	leaf := c.cache[h]
 	c.mu.Unlock()
