@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,4 +207,64 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// TestSyncSIGTERMFinishesTheItemInFlight: SIGTERM during a sync stops the
+// engine after the item in flight: it exits 0 and leaves no open intent.
+func TestSyncSIGTERMFinishesTheItemInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	const alice = "alice@corp.example"
+	ctx := context.Background()
+	st, err := startDemoStack(ctx, filepath.Join(t.TempDir(), "demo"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	seedUser(t, st, alice, 200, 0)
+	cfgPath, err := st.writeSyncConfig(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "syncgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "sync", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	auditPath := filepath.Join(st.dir, "sync-audit.jsonl")
+	for countLines(auditPath) < 20 {
+		select {
+		case err := <-done:
+			t.Fatalf("sync exited early: %v", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("sync after SIGTERM: %v, want exit 0", err)
+	}
+	cfg, err := loadSyncConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := openState(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, k := range []model.Kind{model.Contacts, model.Events} {
+		in, err := store.Intents(ctx, alice, k)
+		if err != nil || len(in) != 0 {
+			t.Fatalf("%s: %d open intents after SIGTERM (%v)", k, len(in), err)
+		}
+	}
 }
