@@ -4,18 +4,27 @@ BIN     := bin/syncgate
 PKGS    := ./...
 TESTFLAGS ?= -count=1 -timeout 15m
 
-.PHONY: build test test-race demo bench bench-go lint fuzz clean
+.PHONY: build test test-deps test-race demo bench bench-go lint fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/syncgate
 
 # The whole test suite: unit, integration (real TLS on loopback, curl as the
-# outside client, Pebble for ACME, testssl.sh when SYNCGATE_TESTSSL=1).
-test:
+# outside client, Pebble for ACME, PostgreSQL for the sync state, testssl.sh
+# when SYNCGATE_TESTSSL=1). test-deps installs what is missing (as root, with
+# apt-get) or stops and prints the one command to run.
+test: test-deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-test-race:
-	$(GO) test -race $(TESTFLAGS) $(PKGS)
+test-deps:
+	@./scripts/test-deps
+
+# The packages with concurrency under the race detector; the audit writer
+# (whose tests used to depend on timing) three times over.
+RACE_PKGS ?= ./proxy ./vault ./certs
+test-race: test-deps
+	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
+	$(GO) test -race -count=3 -timeout 15m ./audit
 
 # Everything on one machine on embedded defaults.
 demo: build
