@@ -159,8 +159,8 @@ func TestSalesforceJWTBearerGivesInstanceURL(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("query: %d %s", r.status, r.body)
 	}
-	if n, _ := r.json(t)["totalSize"].(float64); n != 4 {
-		t.Fatalf("org has %v seeded events, want 4 (2 per user): %s", n, r.body)
+	if n, _ := r.json(t)["totalSize"].(float64); n != 6 {
+		t.Fatalf("org has %v seeded events, want 6 (2 per user): %s", n, r.body)
 	}
 	// Only the seeded users are pre-approved.
 	r = e.postForm(t, sf.TokenURL, url.Values{"grant_type": {grant}, "assertion": {assert("mallory@corp.example")}})
@@ -207,8 +207,8 @@ func TestEWSSyncFolderItemsWithImpersonation(t *testing.T) {
 		t.Fatalf("wrong password: %d, want 401", r.status)
 	}
 	// Impersonation is granted for the demo mailboxes only.
-	must(t, e.set.EWS.AddMailbox("carol@corp.example", "Carol"))
-	if r := e.ews(t, es.Username, pw, "carol@corp.example"); !strings.Contains(string(r.body), "ErrorImpersonateUserDenied") {
+	must(t, e.set.EWS.AddMailbox("dave@corp.example", "Dave"))
+	if r := e.ews(t, es.Username, pw, "dave@corp.example"); !strings.Contains(string(r.body), "ErrorImpersonateUserDenied") {
 		t.Fatalf("impersonating an ungranted mailbox: %d %s", r.status, r.body)
 	}
 }

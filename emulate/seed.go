@@ -139,7 +139,9 @@ func (s *Set) SeedDemo(dir string) (*Seeded, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("emulate: seed: %w", err)
 	}
-	users := []string{"alice@" + s.domain, "bob@" + s.domain}
+	// One user per mailbox kind in the demo: alice on Graph, bob on Google,
+	// carol on Exchange on-premises (EWS); each exists everywhere.
+	users := []string{"alice@" + s.domain, "bob@" + s.domain, "carol@" + s.domain}
 	out := &Seeded{Dir: abs, Domain: s.domain, Users: users}
 	sd := seeder{set: s, dir: abs, users: users, now: s.clk.Now().UTC()}
 	steps := []struct {

@@ -64,7 +64,7 @@ func TestSeedFilesModesAndNoSecretInSummary(t *testing.T) {
 			t.Errorf("a secret value appears in the seed summary")
 		}
 	}
-	if len(back.Salesforce.UserIDs) != 2 || len(back.Microsoft.UserIDs) != 2 {
+	if len(back.Salesforce.UserIDs) != 3 || len(back.Microsoft.UserIDs) != 3 {
 		t.Errorf("user ids missing: %s", summary)
 	}
 

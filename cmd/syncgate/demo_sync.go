@@ -33,6 +33,7 @@ gateway:
 state: {sqlite: {path: sync-state.db}}
 audit: {path: sync-audit.jsonl, fsync: always}
 salesforce: {instance_url: {{SF}}, api_version: v60.0}
+ews: {url: {{EWS}}}
 poll_interval: 5m
 profiles:
   default:
@@ -46,11 +47,16 @@ users:
 func (st *demoStack) writeSyncConfig(users ...string) (string, error) {
 	var ul strings.Builder
 	for _, u := range users {
-		fmt.Fprintf(&ul, "  - {user: %s, profile: default}\n", u)
+		// "user=mailbox" picks the mailbox kind (graph by default).
+		name, mailbox, _ := strings.Cut(u, "=")
+		if mailbox == "" {
+			mailbox = "graph"
+		}
+		fmt.Fprintf(&ul, "  - {user: %s, profile: default, mailbox: %s}\n", name, mailbox)
 	}
 	path := filepath.Join(st.dir, "syncgate-sync.yaml")
 	text := fill(demoSyncTmpl, "{{SELF}}", path, "{{GW}}", st.gw.Addr, "{{ROOT}}", certs.RootCAFile, "{{ICA}}", certs.InterceptCAFile,
-		"{{SF}}", st.seeded.Salesforce.InstanceURL, "{{USERS}}", strings.TrimRight(ul.String(), "\n"))
+		"{{SF}}", st.seeded.Salesforce.InstanceURL, "{{EWS}}", st.seeded.EWS.URL, "{{USERS}}", strings.TrimRight(ul.String(), "\n"))
 	cert, key := filepath.Base(st.clientCert), filepath.Base(st.clientKey)
 	text = strings.NewReplacer("client-sync-engine.pem", cert, "client-sync-engine.key", key).Replace(text)
 	return path, os.WriteFile(path, []byte(text), 0o644)
@@ -60,7 +66,9 @@ func (st *demoStack) writeSyncConfig(users ...string) (string, error) {
 // then changes on both sides as people would make them, then a second pass.
 func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http.Client) error {
 	user := "alice@corp.example"
-	path, err := st.writeSyncConfig(user)
+	// One user per mailbox kind: Microsoft 365 (Graph), Google Workspace,
+	// Exchange on-premises (EWS).
+	path, err := st.writeSyncConfig(user+"=graph", "bob@corp.example=google", "carol@corp.example=ews")
 	if err != nil {
 		return err
 	}
@@ -74,7 +82,7 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 	}
 	defer rt.Close()
 	fmt.Fprintf(out, "\nsync engine  %s (holds no credential; acts as each user through the gateway)\n", path)
-	fmt.Fprintf(out, "\nPass 1: first sync of %s (match, adopt, create both ways)\n", user)
+	fmt.Fprintf(out, "\nPass 1: first sync of alice (Graph), bob (Google) and carol (EWS) with Salesforce (match, adopt, create both ways)\n")
 	if err := demoPass(ctx, out, rt, cfg); err != nil {
 		return err
 	}
@@ -101,7 +109,7 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 		{"", "PATCH", graph + "/contacts/" + pairs[2].MailID, `{"department":"Legal (Outlook)"}`},
 		{"Outlook: the user deletes an event (deletes on for events)", "DELETE", graph + "/events/" + events[0].MailID, ""},
 	}
-	fmt.Fprintln(out, "\nChanges made by people between the passes (through the gateway, as the user):")
+	fmt.Fprintln(out, "\nChanges made by people between the passes (through the gateway, as alice):")
 	for _, c := range changes {
 		req, err := http.NewRequestWithContext(ctx, c.method, c.url, bytes.NewBufferString(c.body))
 		if err != nil {
@@ -133,7 +141,24 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 		return err
 	}
 	fmt.Fprintf(out, "\nPass 3: nothing changed, so nothing is written\n")
-	return demoPass(ctx, out, rt, cfg)
+	if err := demoPass(ctx, out, rt, cfg); err != nil {
+		return err
+	}
+	files, err := audit.Files(cfg.path(cfg.Audit.Path))
+	if err != nil {
+		return err
+	}
+	res, err := audit.Verify(ctx, files, audit.VerifyOptions{})
+	if err != nil {
+		return fmt.Errorf("verify sync audit: %w", err)
+	}
+	state := "intact"
+	if !res.Intact {
+		state = "BROKEN at " + res.Problem.String()
+	}
+	fmt.Fprintf(out, "\nsync audit  %s\n  %d records (one per item action, each naming its gateway calls), chain %s\n  status:  syncgate sync status --config %s\n",
+		cfg.path(cfg.Audit.Path), res.Records, state, path)
+	return nil
 }
 
 func (rt *syncRuntime) auditHead() uint64 {

@@ -18,6 +18,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	text := out.String()
+	// The last pass writes nothing for anyone.
+	last := text[strings.LastIndex(text, "Pass 3"):]
+	for _, line := range strings.Split(last, "\n")[2:8] {
+		if f := strings.Fields(line); len(f) < 6 || f[2] != "0" || f[3] != "0" || f[4] != "0" {
+			t.Errorf("pass 3 wrote: %q", line)
+		}
+	}
 	for _, want := range []string{
 		"Graph: alice's contacts, as alice           200 OK",
 		"Salesforce: SOQL for contacts, as alice     200 OK",
@@ -25,6 +32,11 @@ func TestDemo(t *testing.T) {
 		"path not in normal form",
 		"ews impersonation does not match subject",
 		"chain intact",
+		"Pass 1: first sync",
+		"carol@corp.example  events    4",
+		"conflict  contacts  crm_to_mail",
+		"delete    events    mail_to_crm  deleted in mail",
+		"records (one per item action, each naming its gateway calls), chain intact",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
@@ -32,6 +44,12 @@ func TestDemo(t *testing.T) {
 	}
 	// Every secret the seed created must stay out of the output and the log.
 	auditLog, _ := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+	syncAudit, _ := os.ReadFile(filepath.Join(dir, "sync-audit.jsonl"))
+	syncCfg, _ := os.ReadFile(filepath.Join(dir, "syncgate-sync.yaml"))
+	if len(syncAudit) == 0 || len(syncCfg) == 0 {
+		t.Fatal("the demo wrote no sync audit or sync config")
+	}
+	auditLog = append(append(auditLog, syncAudit...), syncCfg...)
 	for _, f := range []string{"microsoft-client-secret", "ews-password", "google-sa.key", "salesforce-app.key"} {
 		b, err := os.ReadFile(filepath.Join(dir, "seed", f))
 		if err != nil {

@@ -21,6 +21,9 @@ import (
 
 	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/internal/buildinfo"
+	"github.com/syncgate/syncgate/sync/connector"
+	"github.com/syncgate/syncgate/sync/connector/ews"
+	"github.com/syncgate/syncgate/sync/connector/google"
 	"github.com/syncgate/syncgate/sync/connector/graph"
 	"github.com/syncgate/syncgate/sync/connector/salesforce"
 	"github.com/syncgate/syncgate/sync/engine"
@@ -115,9 +118,29 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 	if err != nil {
 		return nil, err
 	}
-	mail, err := graph.New(rt.client.HTTP(), graph.Options{BaseURL: cfg.Graph.BaseURL, PageSize: cfg.Graph.PageSize})
-	if err != nil {
-		return nil, err
+	mailboxes := map[string]connector.Connector{}
+	for _, u := range cfg.Users {
+		kind := u.Mailbox
+		if kind == "" {
+			kind = "graph"
+		}
+		if mailboxes[kind] != nil {
+			continue
+		}
+		var c connector.Connector
+		switch kind {
+		case "graph":
+			c, err = graph.New(rt.client.HTTP(), graph.Options{BaseURL: cfg.Graph.BaseURL, PageSize: cfg.Graph.PageSize})
+		case "google":
+			c, err = google.New(rt.client.HTTP(), google.Options{CalendarEndpoint: cfg.Google.CalendarEndpoint,
+				PeopleEndpoint: cfg.Google.PeopleEndpoint, SelectedColorID: cfg.Google.SelectedColorID})
+		case "ews":
+			c, err = ews.New(rt.client.HTTP(), ews.Options{URL: cfg.EWS.URL})
+		}
+		if err != nil {
+			return nil, err
+		}
+		mailboxes[kind] = c
 	}
 	if rt.store, err = openState(ctx, cfg); err != nil {
 		return nil, err
@@ -127,6 +150,10 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 	}
 	rt.eng = &engine.Engine{Store: rt.store, Audit: engine.AuditRecorder{W: rt.audit}, Log: log, Metrics: rt.metrics}
 	for _, u := range cfg.Users {
+		mail := mailboxes[u.Mailbox]
+		if u.Mailbox == "" {
+			mail = mailboxes["graph"]
+		}
 		for _, k := range []model.Kind{model.Contacts, model.Events} {
 			ks, err := cfg.settings(u, k)
 			if err != nil {

@@ -48,6 +48,16 @@ type syncConfig struct {
 		BaseURL  string `yaml:"base_url"`
 		PageSize int    `yaml:"page_size"`
 	} `yaml:"graph"`
+	Google struct {
+		CalendarEndpoint string `yaml:"calendar_endpoint"`
+		PeopleEndpoint   string `yaml:"people_endpoint"`
+		// The marker of a selected event: a private extended property, or
+		// this event colour (see README).
+		SelectedColorID string `yaml:"selected_color_id"`
+	} `yaml:"google"`
+	EWS struct {
+		URL string `yaml:"url"` // https://mail.corp.example/EWS/Exchange.asmx
+	} `yaml:"ews"`
 	PollInterval days `yaml:"poll_interval"`
 	Workers      int  `yaml:"workers"`
 	Metrics      struct {
@@ -91,7 +101,7 @@ type kindConfig struct {
 type userConfig struct {
 	User     string      `yaml:"user"`
 	Profile  string      `yaml:"profile"`
-	Mailbox  string      `yaml:"mailbox"`  // graph (default)
+	Mailbox  string      `yaml:"mailbox"`  // graph (default) | google | ews
 	Contacts *kindConfig `yaml:"contacts"` // replaces the profile's block
 	Events   *kindConfig `yaml:"events"`
 }
@@ -266,8 +276,14 @@ func (c *syncConfig) validate() error {
 			return fmt.Errorf("users[%d]: %s listed twice", i, u.User)
 		}
 		seen[low] = true
-		if u.Mailbox != "" && u.Mailbox != "graph" {
-			return fmt.Errorf("users[%d]: mailbox %q: this version syncs graph mailboxes", i, u.Mailbox)
+		switch u.Mailbox {
+		case "", "graph", "google":
+		case "ews":
+			if c.EWS.URL == "" {
+				return fmt.Errorf("users[%d]: mailbox ews needs ews.url", i)
+			}
+		default:
+			return fmt.Errorf("users[%d]: mailbox %q: want graph, google or ews", i, u.Mailbox)
 		}
 		if u.Profile != "" {
 			if _, ok := c.Profiles[u.Profile]; !ok {
