@@ -55,7 +55,7 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	pu, err := url.Parse(cfg.Proxy)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("gateway: proxy %q: want http://host:port or https://host:port", cfg.Proxy)
+		return nil, errors.New("gateway: proxy: want http://host:port or https://host:port")
 	}
 	if pu.User != nil {
 		return nil, errors.New("gateway: proxy URL must not carry credentials")
