@@ -177,6 +177,15 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 		return
 	}
 	leaf, err := s.opt.Intercept.Leaf(host)
+	var refusal interface{ DenyReason() string }
+	if errors.As(err, &refusal) {
+		// The minter refuses the host on purpose (a leaf outside the
+		// intercept CA's name constraints, which clients would reject):
+		// a denial with its reason, audited, not an outage.
+		s.log.Warn().Err(err).Str("host", host).Msg("refused to mint interception certificate")
+		s.finishError(ctx, bw, ex, http.StatusForbidden, refusal.DenyReason(), true)
+		return
+	}
 	if err != nil {
 		s.log.Error().Err(err).Str("host", host).Msg("mint interception certificate")
 		s.finishError(ctx, bw, ex, http.StatusServiceUnavailable, "cannot mint interception certificate", true)

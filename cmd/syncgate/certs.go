@@ -21,14 +21,15 @@ func newCertsCmd() *cobra.Command {
 		Use:   "certs",
 		Short: "Create the internal CAs, issue client certificates, list certificates",
 	}
-	cmd.AddCommand(newCertsInitCmd(), newCertsIssueClientCmd(), newCertsShowCmd())
+	cmd.AddCommand(newCertsInitCmd(), newCertsIssueClientCmd(), newCertsShowCmd(), newCertsInitInterceptCmd(), newCertsRotateInterceptCmd())
 	return cmd
 }
 
 func newCertsInitCmd() *cobra.Command {
 	var names, ips []string
 	var force bool
-	var lifetime time.Duration
+	var lifetime, icaLifetime time.Duration
+	var policyFile string
 	cmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Create an internal root CA, a listener certificate, an intercept CA and a clients CA in DIR",
@@ -44,7 +45,15 @@ func newCertsInitCmd() *cobra.Command {
 				all = []string{"localhost", "127.0.0.1"}
 			}
 			dir := args[0]
-			if _, err := certs.InitDir(dir, certs.InitOptions{Names: all, ListenerLifetime: lifetime, Force: force}); err != nil {
+			var nc *certs.NameConstraints
+			if policyFile != "" {
+				var err error
+				if nc, err = constraintsFromPolicy(policyFile); err != nil {
+					return withCode(2, err)
+				}
+			}
+			if _, err := certs.InitDir(dir, certs.InitOptions{Names: all, ListenerLifetime: lifetime, Force: force,
+				InterceptConstraints: nc, InterceptLifetime: icaLifetime}); err != nil {
 				return err
 			}
 			p := func(f string) string { return filepath.Join(dir, f) }
@@ -53,6 +62,11 @@ func newCertsInitCmd() *cobra.Command {
 			fmt.Fprintf(out, "Trust:\n")
 			fmt.Fprintf(out, "  %-22s  in clients of the gateway (the sync engine, curl --cacert): it signs the listener certificate\n", p(certs.RootCAFile))
 			fmt.Fprintf(out, "  %-22s  in clients that go through the gateway with https:// URLs (CONNECT is intercepted); nowhere else\n", p(certs.InterceptCAFile))
+			if nc != nil {
+				fmt.Fprintf(out, "  %-22s  (valid %s; it can vouch only for the policy's hosts: %s)\n", "", icaLifetime, nc)
+			} else {
+				fmt.Fprintf(out, "  %-22s  (valid %s; WARNING: no --policy, so no name constraints: its key can vouch for any host)\n", "", icaLifetime)
+			}
 			fmt.Fprintf(out, "  %-22s  in the gateway only, as tls.client_ca: it admits mTLS clients\n\n", p(certs.ClientsCAFile))
 			fmt.Fprintf(out, "Serve config (paths relative to the config file):\n")
 			fmt.Fprintf(out, "  tls:\n    internal: {ca_cert: %s, ca_key: %s, names: [%s]}   # renewed automatically\n",
@@ -68,6 +82,8 @@ func newCertsInitCmd() *cobra.Command {
 	cmd.Flags().StringSliceVar(&ips, "ip", nil, "IP address for the listener certificate (repeatable)")
 	cmd.Flags().DurationVar(&lifetime, "listener-lifetime", 90*24*time.Hour, "lifetime of the file listener certificate")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing set")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file: the intercept CA may vouch only for its destination hosts (name constraints)")
+	cmd.Flags().DurationVar(&icaLifetime, "intercept-lifetime", certs.DefaultInterceptCALifetime, "validity of the intercept CA")
 	return cmd
 }
 
@@ -111,9 +127,11 @@ func newCertsShowCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var infos []certs.CertInfo
 			var err error
+			var cfg *serveConfig
 			switch {
 			case config != "":
-				cfg, lerr := loadServeConfig(config)
+				var lerr error
+				cfg, lerr = loadServeConfig(config)
 				if lerr != nil {
 					return withCode(2, lerr)
 				}
@@ -140,7 +158,15 @@ func newCertsShowCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Role, ci.Subject, ci.Issuer, sans,
 					ci.NotAfter.UTC().Format(time.RFC3339), next, ci.File)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if cfg != nil {
+				// The intercept CA's bundle, name constraints and
+				// warnings (hosts outside them, expiry within 30 days).
+				return printInterceptReport(cmd.OutOrStdout(), cfg, infos, time.Now())
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "a `certs init` directory")
@@ -188,6 +214,15 @@ func describeServeConfig(cfg *serveConfig) ([]certs.CertInfo, error) {
 	}
 	if err := add("intercept CA", cfg.InterceptCA.CertFile); err != nil {
 		return nil, err
+	}
+	for i := range out {
+		switch out[i].Role {
+		case "intercept CA (chain)":
+			out[i].Role = "intercept CA (bundle)" // a staged next or a previous CA, trusted too
+			fallthrough
+		case "intercept CA":
+			out[i].Renewal = "syncgate certs rotate-intercept (stage, then --promote)"
+		}
 	}
 	names := make([]string, 0, len(cfg.ClientCerts))
 	for n := range cfg.ClientCerts {

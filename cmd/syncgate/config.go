@@ -25,7 +25,7 @@ type serveConfig struct {
 	Listen      string                            `yaml:"listen"`
 	TLS         certs.ListenerConfig              `yaml:"tls"`
 	PlainListen string                            `yaml:"plain_listen"`
-	InterceptCA certs.FilePair                    `yaml:"intercept_ca"`
+	InterceptCA interceptCAConfig                 `yaml:"intercept_ca"`
 	Policy      string                            `yaml:"policy"`
 	Audit       auditConfig                       `yaml:"audit"`
 	Network     networkConfig                     `yaml:"network"`
@@ -178,8 +178,8 @@ func (c *serveConfig) validate() error {
 	if c.Policy == "" {
 		errs = append(errs, errors.New("policy is required"))
 	}
-	if c.InterceptCA.CertFile == "" || c.InterceptCA.KeyFile == "" {
-		errs = append(errs, errors.New("intercept_ca.cert_file and intercept_ca.key_file are required"))
+	if err := c.InterceptCA.validate(c.Secrets.Backend); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Audit.Path == "" {
 		errs = append(errs, errors.New("audit.path is required"))

@@ -48,6 +48,9 @@ type gateway struct {
 	store  vault.Store
 	broker *vault.Broker
 
+	// icaWatch: policy hosts outside the intercept CA, expiry warnings.
+	icaWatch interceptWatch
+
 	Addr, PlainAddr, MetricsAddr string
 
 	reg        *prometheus.Registry
@@ -87,7 +90,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	}()
 	// The secret store comes first: credentials and the audit checkpoint
 	// key may both live in it.
-	if len(cfg.Credentials) > 0 || cfg.Audit.Checkpoint.Transit != "" {
+	if len(cfg.Credentials) > 0 || cfg.Audit.Checkpoint.Transit != "" || cfg.InterceptCA.Transit != "" {
 		sc := cfg.Secrets
 		if sc.Backend == "" || sc.Backend == "file" {
 			if sc.Path == "" {
@@ -117,10 +120,9 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	}
 	g.audit = aw
 
-	g.ica, err = certs.LoadInterceptCA(cfg.path(cfg.InterceptCA.CertFile), cfg.path(cfg.InterceptCA.KeyFile), certs.InterceptOptions{
-		OnReloadError: g.reloadError,
-	})
-	if err != nil {
+	// The intercept CA's key is a file or a Vault Transit key; its name
+	// constraints and expiry are checked against the policy below.
+	if err := g.openInterceptCA(); err != nil {
 		return nil, err
 	}
 	if len(cfg.ClientCerts) > 0 {
@@ -165,6 +167,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		return nil, err
 	}
 	g.srv.SetPolicy(eng)
+	g.checkIntercept(eng)
 	if len(cfg.Credentials) > 0 {
 		// Token requests take the same road as client requests: policy,
 		// SSRF guard, upstream TLS rules, audit.
@@ -242,7 +245,7 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 			}
 		}()
 	}
-	watch := []func(context.Context, time.Duration){g.ica.Watch}
+	watch := []func(context.Context, time.Duration){g.ica.Watch, g.watchInterceptExpiry}
 	if g.lis != nil {
 		watch = append(watch, g.lis.Watch)
 	}
@@ -370,6 +373,7 @@ func (g *gateway) reload(ctx context.Context) error {
 	if err := g.ica.Reload(); err != nil {
 		return err
 	}
+	g.checkIntercept(eng)
 	if g.ccerts != nil {
 		if err := g.ccerts.Reload(); err != nil {
 			return err
