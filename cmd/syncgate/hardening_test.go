@@ -100,20 +100,32 @@ func TestAuditVerifyPubkeyCatchesRewrittenTail(t *testing.T) {
 
 // serveConfigWithTLS adds a TLS listener on a free port to e's config and
 // points plain_listen at plain.
-func (e *serveEnv) configWithTLS(t *testing.T, plain string) (cfgPath, tlsAddr string) {
+// Ports given as 127.0.0.1:0 are chosen by the kernel when the gateway
+// listens (gw.Addr, gw.PlainAddr), so parallel tests cannot take them first.
+func (e *serveEnv) configWithTLS(t *testing.T, plain, tlsAddr string) (cfgPath string) {
 	t.Helper()
-	tlsAddr = mustFreePorts(t, 1)[0]
 	b, err := os.ReadFile(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(b), "plain_listen: "+e.plain, "plain_listen: "+plain, 1)
+	cfg = strings.Replace(cfg, "metrics: {listen: "+e.metrics+"}", "metrics: {listen: 127.0.0.1:0}", 1)
 	cfg = "listen: " + tlsAddr + "\ntls: {cert_file: gw/" + certs.ListenerFile + ", key_file: gw/" + certs.ListenerKeyFile + "}\n" + cfg
 	cfgPath = filepath.Join(e.dir, "serve-tls.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return cfgPath, tlsAddr
+	return cfgPath
+}
+
+// getVia sends a GET through the plain listener at addr.
+func getVia(t *testing.T, addr, path string) int {
+	t.Helper()
+	s := tryGet(addr, path, 10*time.Second)
+	if s == 0 {
+		t.Fatalf("no answer from %s", addr)
+	}
+	return s
 }
 
 // startGateway must not leave the TLS listener open when a later listener
@@ -125,7 +137,8 @@ func TestStartGatewayClosesListenersOnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	path, tlsAddr := e.configWithTLS(t, busy.Addr().String())
+	tlsAddr := mustFreePorts(t, 1)[0]
+	path := e.configWithTLS(t, busy.Addr().String(), tlsAddr)
 	cfg, err := loadServeConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +157,7 @@ func TestStartGatewayClosesListenersOnFailure(t *testing.T) {
 // (the process exits non-zero and its supervisor restarts it).
 func TestServeLoopExitsWhenListenerDies(t *testing.T) {
 	e := newServeEnv(t)
-	path, _ := e.configWithTLS(t, e.plain)
+	path := e.configWithTLS(t, "127.0.0.1:0", "127.0.0.1:0")
 	cfg, err := loadServeConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +168,7 @@ func TestServeLoopExitsWhenListenerDies(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- serveLoop(context.Background(), gw, make(chan os.Signal)) }()
-	if s := e.get(t, "/ok"); s != 200 {
+	if s := getVia(t, gw.PlainAddr, "/ok"); s != 200 {
 		t.Fatalf("status %d", s)
 	}
 	gw.listeners[0].Close() // the TLS listener dies under the gateway
@@ -251,7 +264,7 @@ func tryGet(addr, path string, timeout time.Duration) int {
 // or others may read it, with the secrets key's message.
 func TestServeRefusesOpenPrivateKeys(t *testing.T) {
 	e := newServeEnv(t)
-	path, _ := e.configWithTLS(t, e.plain)
+	path := e.configWithTLS(t, "127.0.0.1:0", "127.0.0.1:0")
 	keyFile := filepath.Join(e.dir, "ckpt.key")
 	pem, err := audit.GenerateEd25519Key()
 	if err != nil {
@@ -303,7 +316,7 @@ func TestServeRefusesOpenPrivateKeys(t *testing.T) {
 // Finding 15: every log line names its component once.
 func TestLogLinesHaveOneComponent(t *testing.T) {
 	e := newServeEnv(t)
-	path, tlsAddr := e.configWithTLS(t, e.plain)
+	path := e.configWithTLS(t, "127.0.0.1:0", "127.0.0.1:0")
 	cfg, err := loadServeConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -313,11 +326,11 @@ func TestLogLinesHaveOneComponent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := e.get(t, "/ok"); s != 200 {
+	if s := getVia(t, gw.PlainAddr, "/ok"); s != 200 {
 		t.Fatalf("status %d", s)
 	}
 	// A refused client handshake (proxy), a rejected reload (gateway).
-	if c, err := net.Dial("tcp", tlsAddr); err == nil {
+	if c, err := net.Dial("tcp", gw.Addr); err == nil {
 		c.Write([]byte("GARBAGE\r\n\r\n"))
 		io.Copy(io.Discard, c)
 		c.Close()
@@ -346,6 +359,7 @@ func TestLogLinesHaveOneComponent(t *testing.T) {
 // never reaches the log or the config audit record through a YAML error.
 func TestYAMLErrorsDoNotEchoValues(t *testing.T) {
 	e := newServeEnv(t)
+	e.cfg = e.configWithTLS(t, "127.0.0.1:0", "127.0.0.1:0")
 	cfg, err := loadServeConfig(e.cfg)
 	if err != nil {
 		t.Fatal(err)
