@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/syncgate/syncgate/audit"
+	"github.com/syncgate/syncgate/internal/pgtest"
 	"github.com/syncgate/syncgate/sync/engine"
 	"github.com/syncgate/syncgate/sync/model"
 )
@@ -20,6 +21,14 @@ import (
 // the encrypted store) and a sync runtime for users, configured the way an
 // operator would: a config file holding no credential.
 func startSyncWorld(t testing.TB, users ...string) (*demoStack, *syncConfig, *syncRuntime) {
+	t.Helper()
+	return startSyncWorldOn(t, "sqlite", users...)
+}
+
+// startSyncWorldOn is startSyncWorld on a chosen state store: "sqlite" (the
+// config's default) or "postgres" (a real server from pgtest, its DSN in
+// the environment as an operator would pass it).
+func startSyncWorldOn(t testing.TB, store string, users ...string) (*demoStack, *syncConfig, *syncRuntime) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := startDemoStack(ctx, filepath.Join(t.TempDir(), "demo"), io.Discard)
@@ -34,6 +43,13 @@ func startSyncWorld(t testing.TB, users ...string) (*demoStack, *syncConfig, *sy
 	cfg, err := loadSyncConfig(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if store == "postgres" {
+		t.Setenv("SYNCGATE_TEST_STATE_DSN", pgtest.Start(t))
+		cfg.State.SQLite = nil
+		cfg.State.Postgres = &struct {
+			DSNEnv string `yaml:"dsn_env"`
+		}{DSNEnv: "SYNCGATE_TEST_STATE_DSN"}
 	}
 	rt, err := buildSync(ctx, cfg, zerolog.Nop(), false)
 	if err != nil {
@@ -66,8 +82,14 @@ func writes(res []engine.Outcome) int {
 // real gateway; a second pass writes nothing; every call it made is in the
 // gateway's audit log under the user it acted for, joined by request id.
 func TestSyncThroughGateway(t *testing.T) {
+	for _, store := range []string{"sqlite", "postgres"} {
+		t.Run(store, func(t *testing.T) { testSyncThroughGateway(t, store) })
+	}
+}
+
+func testSyncThroughGateway(t *testing.T, store string) {
 	const alice = "alice@corp.example"
-	st, cfg, rt := startSyncWorld(t, alice)
+	st, cfg, rt := startSyncWorldOn(t, store, alice)
 	first := round(t, rt, cfg)
 	if writes(first) == 0 {
 		t.Fatalf("first pass moved nothing: %+v", first)
@@ -215,3 +237,7 @@ func TestExampleSyncConfigLoads(t *testing.T) {
 		t.Fatalf("carol events: %+v %v", carol, err)
 	}
 }
+
+// TestMain shares one PostgreSQL server (if a test asks for one) across the
+// package's tests and stops it at the end.
+func TestMain(m *testing.M) { pgtest.Main(m) }

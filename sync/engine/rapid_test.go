@@ -3,51 +3,51 @@ package engine
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"testing"
 
 	"pgregory.net/rapid"
 
 	"github.com/syncgate/syncgate/sync/model"
-	"github.com/syncgate/syncgate/sync/state"
 )
 
 // TestSyncMachine is vdirsyncer's SyncMachine for this engine: random
 // creates, updates and deletes on both sides between passes, random
 // settings; after every pass the invariants below hold.
 func TestSyncMachine(t *testing.T) {
-	dir := t.TempDir()
-	n := 0
-	rapid.Check(t, func(rt *rapid.T) {
-		n++
-		st, err := state.OpenSQLite(context.Background(), filepath.Join(dir, "m"+strconv.Itoa(n)+".db"))
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer st.Close()
-		ks := KindSettings{
-			Direction: rapid.SampledFrom([]Direction{Both, CRMToMail, MailToCRM}).Draw(rt, "direction"),
-			Deletes:   rapid.Bool().Draw(rt, "deletes"),
-			Winner:    rapid.SampledFrom([]Winner{WinCRM, WinMail}).Draw(rt, "winner"),
-			// The guard is tested on its own; here it must not interfere.
-			GuardPercent: 100, GuardMin: 1 << 20,
-		}
-		w := newWorld(t, st)
-		m := &machine{w: w, ks: ks}
-		rt.Repeat(map[string]func(*rapid.T){
-			"crmCreate":  func(rt *rapid.T) { m.create(rt, model.CRM) },
-			"mailCreate": func(rt *rapid.T) { m.create(rt, model.Mail) },
-			"crmUpdate":  func(rt *rapid.T) { m.update(rt, model.CRM) },
-			"mailUpdate": func(rt *rapid.T) { m.update(rt, model.Mail) },
-			"crmDelete":  func(rt *rapid.T) { m.remove(rt, model.CRM) },
-			"mailDelete": func(rt *rapid.T) { m.remove(rt, model.Mail) },
-			"crash":      m.crash,
-			"pass":       m.pass,
-			"check":      m.check,
+	for _, sk := range stores {
+		t.Run(sk.name, func(t *testing.T) {
+			// One store per run; every check acts as a new user, which the
+			// state keeps apart like separate stores.
+			st := sk.open(t)
+			n := 0
+			rapid.Check(t, func(rt *rapid.T) {
+				n++
+				ks := KindSettings{
+					Direction: rapid.SampledFrom([]Direction{Both, CRMToMail, MailToCRM}).Draw(rt, "direction"),
+					Deletes:   rapid.Bool().Draw(rt, "deletes"),
+					Winner:    rapid.SampledFrom([]Winner{WinCRM, WinMail}).Draw(rt, "winner"),
+					// The guard is tested on its own; here it must not interfere.
+					GuardPercent: 100, GuardMin: 1 << 20,
+				}
+				w := newWorld(t, st)
+				w.user = "u" + strconv.Itoa(n) + "@corp.example"
+				m := &machine{w: w, ks: ks}
+				rt.Repeat(map[string]func(*rapid.T){
+					"crmCreate":  func(rt *rapid.T) { m.create(rt, model.CRM) },
+					"mailCreate": func(rt *rapid.T) { m.create(rt, model.Mail) },
+					"crmUpdate":  func(rt *rapid.T) { m.update(rt, model.CRM) },
+					"mailUpdate": func(rt *rapid.T) { m.update(rt, model.Mail) },
+					"crmDelete":  func(rt *rapid.T) { m.remove(rt, model.CRM) },
+					"mailDelete": func(rt *rapid.T) { m.remove(rt, model.Mail) },
+					"crash":      m.crash,
+					"pass":       m.pass,
+					"check":      m.check,
+				})
+				m.check(rt)
+			})
 		})
-		m.check(rt)
-	})
+	}
 }
 
 type machine struct {
