@@ -60,6 +60,11 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request) *apiError {
 		!write && !at.hasScope(ScopeCalendar, ScopeCalendarEvents, ScopeCalendarReadonly, ScopeCalendarEventsReadonly) {
 		return errInsufficientScopes()
 	}
+	if write {
+		if e := checkSendUpdates(r.URL.Query()); e != nil {
+			return e
+		}
+	}
 	cid := strings.ToLower(segs[1])
 	if at.Subject == "" || (cid != "primary" && cid != at.Subject) {
 		return errCalNotFound()
@@ -286,6 +291,9 @@ func (s *Server) insertEvent(w http.ResponseWriter, r *http.Request, user string
 		return errCalNotFound()
 	}
 	out, e := s.putEventLocked(u, &ev)
+	if e == nil {
+		s.noteWriteLocked(u, "insert", out, r.URL.Query())
+	}
 	s.mu.Unlock()
 	if e != nil {
 		return e
@@ -479,6 +487,11 @@ func (s *Server) modifyEvent(w http.ResponseWriter, r *http.Request, user, eid s
 	}
 	seq := s.stampLocked(&next)
 	u.events[next.Id] = &eventRec{ev: &next, seq: seq}
+	op := "update"
+	if patch {
+		op = "patch"
+	}
+	s.noteWriteLocked(u, op, &next, r.URL.Query())
 	writeJSON(w, 200, cloneEvent(&next))
 	return nil
 }
@@ -498,6 +511,9 @@ func (s *Server) deleteEvent(w http.ResponseWriter, r *http.Request, user, eid s
 	}
 	if e := s.deleteEventLocked(u, eid, r.Header.Get("If-Match")); e != nil {
 		return e
+	}
+	if ev, _ := s.lookupLocked(u, eid); ev != nil {
+		s.noteWriteLocked(u, "delete", ev, r.URL.Query())
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -33,6 +33,11 @@
 //     PersonMetadata.deleted)
 //   - https://developers.google.com/people/api/rest/v1/people/updateContact
 //     (etag in the body, updatePersonFields, 400 failedPrecondition)
+//   - https://developers.google.com/calendar/api/v3/reference/events/insert
+//     (and patch, update, delete): sendUpdates all | externalOnly | none and
+//     the deprecated sendNotifications; nothing is mailed, every API write
+//     is recorded with the guests Google would have emailed (notify.go,
+//     Server.CalendarWrites and Server.Notifications)
 //
 // Deliberate simplifications: one calendar per user (its primary), no
 // sharing or ACLs, RRULE subset only (see rrule.go), malformed Calendar sync

@@ -119,6 +119,7 @@ type userData struct {
 	events   map[string]*eventRec
 	calFloor int64 // calendar sync tokens positioned before this are invalid
 	contacts map[string]*contactRec
+	writes   []CalendarWrite // API writes to the calendar (notify.go)
 	pplFloor int64
 	nextID   int
 }
