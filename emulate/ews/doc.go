@@ -24,8 +24,17 @@
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/contact
 //     and https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendaritem
 //
-// Known simplifications: only the contacts and calendar folders exist; only
-// single (non-recurring) appointments; FindItem has no Restriction or
-// SortOrder; a missing ChangeKey in UpdateItem skips conflict detection;
-// AutoResolve behaves like NeverOverwrite when the ChangeKey is stale.
+// extensions.go adds categories, named extended properties (returned only
+// when AdditionalProperties asks for them), physical addresses, optional
+// attendees, start/end time zones, recurring masters (a Recurrence makes a
+// RecurringMaster; occurrences are not expanded) and FindItem restrictions
+// (IsEqualTo, IsNotEqualTo, Exists, And, Or, Not on extended properties and
+// simple fields, strings compared without case); its doc comment cites the
+// pages.
+//
+// Known simplifications: only the contacts and calendar folders exist;
+// recurring masters are stored but never expanded into occurrences or
+// exceptions; FindItem has no SortOrder or QueryString; a missing
+// ChangeKey in UpdateItem skips conflict detection; AutoResolve behaves
+// like NeverOverwrite when the ChangeKey is stale.
 package ews

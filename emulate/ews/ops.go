@@ -179,6 +179,10 @@ func (s *Server) syncFolderItems(mb *mailbox, op *Node) (string, *ewsError) {
 	if err != nil {
 		return "", err
 	}
+	ext, err := additionalExt(op)
+	if err != nil {
+		return "", err
+	}
 	sf := op.Child(NSMessages, "SyncFolderId")
 	if sf == nil || len(sf.Kids) != 1 {
 		return "", schemaErr("SyncFolderId must hold one folder id.")
@@ -225,7 +229,7 @@ func (s *Server) syncFolderItems(mb *mailbox, op *Node) (string, *ewsError) {
 		if c.kind == "Delete" {
 			cx.empty("t:ItemId", "Id", c.it.id)
 		} else {
-			writeItem(&cx, c.it, shape, false)
+			writeItem(&cx, c.it, shape, false, ext...)
 		}
 		cx.close("t:" + c.kind)
 	}
@@ -250,6 +254,10 @@ func (s *Server) getItem(mb *mailbox, op *Node) (string, *ewsError) {
 	if err != nil {
 		return "", err
 	}
+	ext, err := additionalExt(op)
+	if err != nil {
+		return "", err
+	}
 	ids := op.Child(NSMessages, "ItemIds")
 	if ids == nil || len(ids.Kids) == 0 {
 		return "", schemaErr("The element 'GetItem' has incomplete content. List of possible elements expected: 'ItemIds'.")
@@ -266,7 +274,7 @@ func (s *Server) getItem(mb *mailbox, op *Node) (string, *ewsError) {
 		}
 		rb.success(func(x *xw) {
 			x.open("m:Items")
-			writeItem(x, it, shape, true)
+			writeItem(x, it, shape, true, ext...)
 			x.close("m:Items")
 		})
 	}
@@ -403,10 +411,7 @@ func fieldTarget(u *Node, class string) (prop, index string, err *ewsError) {
 	case path.Space == NSTypes && path.Local == "IndexedFieldURI":
 		prop = indexedURIs[uri]
 		index, _ = path.AttrValue("FieldIndex")
-		keys := emailKeys
-		if prop == "PhoneNumbers" {
-			keys = phoneKeys
-		}
+		keys := indexKeys(prop)
 		if prop != "" && !keys[index] {
 			return "", "", schemaErr("The 'FieldIndex' attribute is invalid - The value '%s' is invalid.", truncate(index, 40))
 		}
@@ -440,6 +445,7 @@ func cloneItem(it *item) *item {
 		c.phones[k] = v
 	}
 	c.attendees = slices.Clone(it.attendees)
+	c.x = it.x.clone()
 	return &c
 }
 
@@ -509,7 +515,12 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 					failed = errPropertyCount
 					break
 				}
-				if index != "" {
+				if prop == "PhysicalAddresses" {
+					if nerr := p.narrowPhysical(index, fieldURIOf(u.Kids[0])); nerr != nil {
+						failed = nerr
+						break
+					}
+				} else if index != "" {
 					src := p.emails
 					if prop == "PhoneNumbers" {
 						src = p.phones
@@ -539,6 +550,8 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 					delete(next.phones, index)
 				case prop == "RequiredAttendees":
 					next.attendees = nil
+				case extProps[prop]:
+					deleteExtField(next, prop, index, fieldURIOf(u.Kids[0]))
 				default:
 					delete(next.props, prop)
 				}
@@ -567,6 +580,7 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 		}
 		it := p.it
 		it.props, it.emails, it.phones, it.attendees, it.bodyType = p.next.props, p.next.emails, p.next.phones, p.next.attendees, p.next.bodyType
+		it.x = p.next.x
 		if it.class == "CalendarItem" {
 			it.props["IsMeeting"] = strconv.FormatBool(len(it.attendees) > 0)
 		}
@@ -634,8 +648,16 @@ func (s *Server) findItem(mb *mailbox, op *Node) (string, *ewsError) {
 	if err != nil {
 		return "", err
 	}
-	if op.Child(NSMessages, "Restriction") != nil || op.Child(NSMessages, "QueryString") != nil {
+	ext, err := additionalExt(op)
+	if err != nil {
+		return "", err
+	}
+	if op.Child(NSMessages, "QueryString") != nil {
 		return "", &ewsError{code: "ErrorUnsupportedQueryFilter", msg: "The restriction contains a query filter that is not supported by this server."}
+	}
+	restriction, err := parseRestriction(op.Child(NSMessages, "Restriction"))
+	if err != nil {
+		return "", err
 	}
 	parents := op.Child(NSMessages, "ParentFolderIds")
 	if parents == nil || len(parents.Kids) == 0 {
@@ -667,7 +689,7 @@ func (s *Server) findItem(mb *mailbox, op *Node) (string, *ewsError) {
 		}
 		var list []*item
 		for _, it := range f.items {
-			if !it.deleted {
+			if !it.deleted && restriction.match(it) {
 				list = append(list, it)
 			}
 		}
@@ -743,7 +765,7 @@ func (s *Server) findItem(mb *mailbox, op *Node) (string, *ewsError) {
 			x.open("m:RootFolder", attrs...)
 			x.open("t:Items")
 			for _, it := range list {
-				writeItem(x, it, shape, false)
+				writeItem(x, it, shape, false, ext...)
 			}
 			x.close("t:Items")
 			x.close("m:RootFolder")

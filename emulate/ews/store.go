@@ -42,6 +42,7 @@ type item struct {
 	emails        map[string]string
 	phones        map[string]string
 	attendees     []string
+	x             *itemExt // properties added in extensions.go
 }
 
 // ewsError is a failed operation: a per-item response message, or a SOAP
@@ -66,10 +67,10 @@ var (
 // ItemType/ContactItemType/CalendarItemType sequences of types.xsd. Exchange
 // rejects out-of-order children, so the emulator does too.
 var (
-	baseOrder     = []string{"ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "Body", "DateTimeCreated", "LastModifiedTime"}
-	contactOrder  = append(slices.Clone(baseOrder), "FileAs", "DisplayName", "GivenName", "MiddleName", "CompanyName", "EmailAddresses", "PhoneNumbers", "Department", "JobTitle", "Surname")
-	calendarOrder = append(slices.Clone(baseOrder), "UID", "Start", "End", "IsAllDayEvent", "LegacyFreeBusyStatus", "Location", "IsMeeting", "CalendarItemType", "Organizer", "RequiredAttendees")
-	readOnlyProps = map[string]bool{"ItemId": true, "ParentFolderId": true, "ItemClass": true, "DateTimeCreated": true, "LastModifiedTime": true, "IsMeeting": true, "CalendarItemType": true, "Organizer": true}
+	baseOrder     = []string{"ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "Body", "Categories", "DateTimeCreated", "ExtendedProperty", "LastModifiedTime"}
+	contactOrder  = append(slices.Clone(baseOrder), "FileAs", "DisplayName", "GivenName", "MiddleName", "CompanyName", "EmailAddresses", "PhysicalAddresses", "PhoneNumbers", "Department", "JobTitle", "Surname")
+	calendarOrder = append(slices.Clone(baseOrder), "UID", "Start", "End", "IsAllDayEvent", "LegacyFreeBusyStatus", "Location", "IsMeeting", "IsRecurring", "CalendarItemType", "MyResponseType", "Organizer", "RequiredAttendees", "OptionalAttendees", "Recurrence", "StartTimeZone", "EndTimeZone")
+	readOnlyProps = map[string]bool{"ItemId": true, "ParentFolderId": true, "ItemClass": true, "DateTimeCreated": true, "LastModifiedTime": true, "IsMeeting": true, "IsRecurring": true, "CalendarItemType": true, "MyResponseType": true, "Organizer": true}
 	emailKeys     = map[string]bool{"EmailAddress1": true, "EmailAddress2": true, "EmailAddress3": true}
 	phoneKeys     = map[string]bool{"AssistantPhone": true, "BusinessFax": true, "BusinessPhone": true, "BusinessPhone2": true, "Callback": true,
 		"CarPhone": true, "CompanyMainPhone": true, "HomeFax": true, "HomePhone": true, "HomePhone2": true, "Isdn": true, "MobilePhone": true,
@@ -95,6 +96,7 @@ type itemPatch struct {
 	emails    map[string]string
 	phones    map[string]string
 	attendees []string
+	x         *patchExt // properties added in extensions.go
 }
 
 const ewsTime = "2006-01-02T15:04:05Z"
@@ -109,7 +111,7 @@ func parseItem(n *Node, class string) (*itemPatch, *ewsError) {
 			return nil, schemaErr("The element '%s' in namespace '%s' has invalid child element '%s'.", class, NSTypes, truncate(k.Local, 40))
 		}
 		idx := slices.Index(order, k.Local)
-		if idx < 0 || idx <= last {
+		if idx < 0 || idx < last || idx == last && !repeatable[k.Local] {
 			return nil, schemaErr("The element '%s' in namespace '%s' has invalid child element '%s' in namespace '%s'.", class, NSTypes, truncate(k.Local, 40), NSTypes)
 		}
 		last = idx
@@ -147,6 +149,10 @@ func parseItem(n *Node, class string) (*itemPatch, *ewsError) {
 					return nil, schemaErr("Attendee without Mailbox/EmailAddress.")
 				}
 				p.attendees = append(p.attendees, addr.Text)
+			}
+		case "Categories", "ExtendedProperty", "PhysicalAddresses", "OptionalAttendees", "Recurrence", "StartTimeZone", "EndTimeZone":
+			if err := p.parseExt(k); err != nil {
+				return nil, err
 			}
 		case "Start", "End":
 			t, err := time.Parse(time.RFC3339, k.Text)
@@ -194,6 +200,8 @@ func (p *itemPatch) apply(it *item) *ewsError {
 			}
 		case "RequiredAttendees":
 			it.attendees = slices.Clone(p.attendees)
+		case "Categories", "ExtendedProperty", "PhysicalAddresses", "OptionalAttendees", "Recurrence", "StartTimeZone", "EndTimeZone":
+			p.applyExt(it, name)
 		case "Body":
 			it.props["Body"] = p.props["Body"]
 			it.bodyType = p.bodyType
@@ -264,6 +272,7 @@ func (s *Server) newItemLocked(f *folder, class string, p *itemPatch) (*item, *e
 		if it.props["UID"] == "" {
 			it.props["UID"] = strings.ToUpper(randomHex(16))
 		}
+		markRecurring(it)
 	}
 	if err := validateItem(it); err != nil {
 		return nil, err
@@ -369,15 +378,20 @@ func changesSince(f *folder, wm uint64) []syncChange {
 
 // writeItem renders it for the given BaseShape; body controls whether Body
 // is included (FindItem and SyncFolderItems never return it).
-func writeItem(x *xw, it *item, shape string, body bool) {
+func writeItem(x *xw, it *item, shape string, body bool, ext ...extKey) {
 	tag := "t:" + it.class
 	x.open(tag)
 	x.empty("t:ItemId", "Id", it.id, "ChangeKey", it.changeKey)
 	if shape == "IdOnly" {
+		// AdditionalProperties come with any BaseShape.
+		writeExt(x, it, "ExtendedProperty", ext)
 		x.close(tag)
 		return
 	}
 	for _, name := range orderFor(it.class)[1:] {
+		if writeExt(x, it, name, ext) {
+			continue
+		}
 		switch name {
 		case "ParentFolderId":
 			x.empty("t:ParentFolderId", "Id", it.folder.id, "ChangeKey", "AQAAAA==")
