@@ -134,6 +134,10 @@ func prepareDemo(ctx context.Context, dir string, handler http.Handler, policyYA
 	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(policyYAML), 0o644); err != nil {
 		return nil, err
 	}
+	// The intercept CA may vouch only for the policy's hosts.
+	if err := constrainInterceptCA(e.gwDir, filepath.Join(abs, "policy.yaml")); err != nil {
+		return nil, err
+	}
 	e.cfgPath = filepath.Join(abs, "syncgate.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(fmt.Sprintf(demoConfig, e.cfgPath, e.upAddr, listen, plainListen, metricsListen, fsync)), 0o644); err != nil {
 		return nil, err

@@ -275,6 +275,10 @@ func startDemoStack(ctx context.Context, dir string, logw io.Writer) (_ *demoSta
 	if err := os.WriteFile(filepath.Join(abs, "policy.yaml"), []byte(pol), 0o644); err != nil {
 		return nil, err
 	}
+	// The intercept CA may vouch only for the policy's hosts.
+	if err := constrainInterceptCA(gwDir, filepath.Join(abs, "policy.yaml")); err != nil {
+		return nil, err
+	}
 	var hosts strings.Builder
 	for _, h := range set.Hosts() {
 		fmt.Fprintf(&hosts, "    %s: \"%s\"\n", h, ln.Addr())
@@ -323,7 +327,9 @@ func runDemo(ctx context.Context, out io.Writer, dir string, keep, verbose bool)
 		return err
 	}
 	fmt.Fprintf(out, "syncgate demo\n  gateway    https://%s (mTLS; the sync engine's identity is its client certificate)\n", gw.Addr)
-	fmt.Fprintf(out, "  metrics    http://%s/metrics\n  emulators  %s (Graph, Entra ID, Google, Salesforce, EWS)\n  files      %s\n\n", gw.MetricsAddr, st.emuAddr, abs)
+	fmt.Fprintf(out, "  metrics    http://%s/metrics\n  emulators  %s (Graph, Entra ID, Google, Salesforce, EWS)\n  files      %s\n", gw.MetricsAddr, st.emuAddr, abs)
+	icaSummary, _ := certs.ConstraintsOf(gw.ica.Certificate())
+	fmt.Fprintf(out, "  intercept  %s, valid until %s; name constraints: %s\n\n", filepath.Join(gwDir, certs.InterceptCAFile), gw.ica.Certificate().NotAfter.UTC().Format("2006-01-02"), icaSummary)
 	fmt.Fprintln(out, "The client below holds no credential: the gateway injects each one after policy allows the call.")
 	fmt.Fprintln(out)
 

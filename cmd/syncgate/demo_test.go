@@ -37,6 +37,8 @@ func TestDemo(t *testing.T) {
 		"conflict  contacts  crm_to_mail",
 		"delete    events    mail_to_crm  deleted in mail",
 		"records (one per item action, each naming its gateway calls), chain intact",
+		// The intercept CA vouches only for the demo policy's hosts.
+		"name constraints: permitted DNS corp.my.salesforce.com, graph.microsoft.com, login.microsoftonline.com",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)

@@ -523,3 +523,16 @@ func newCertsRotateInterceptCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&promote, "promote", false, "make the staged next CA the one that signs")
 	return cmd
 }
+
+// constrainInterceptCA replaces the intercept CA of a `certs init`
+// directory with a new one constrained to policyFile's destination hosts,
+// as `certs init --policy` makes it (the demo writes its policy after its
+// PKI).
+func constrainInterceptCA(dir, policyFile string) error {
+	nc, err := constraintsFromPolicy(policyFile)
+	if err != nil {
+		return err
+	}
+	_, err = certs.WriteInterceptCA(filepath.Join(dir, certs.InterceptCAFile), filepath.Join(dir, certs.InterceptKey), certs.InterceptCAOptions{Constraints: nc})
+	return err
+}
