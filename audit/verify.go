@@ -29,11 +29,12 @@ type VerifyOptions struct {
 	// MaxUnsigned, with a Verifier, fails the log when more than this many
 	// records follow the last valid checkpoint or separate two checkpoints.
 	// It catches checkpoints removed together with a rewritten stretch of
-	// the chain. 0 takes the bound from the cadence the checkpoints record
-	// (signed): twice their record count, and twice their interval
-	// measured on the records' times (signing is asynchronous, so an
-	// honest log may run somewhat past one cadence). Checkpoints from
-	// before cadences were recorded give no default bound.
+	// the chain. 0 bounds the tail after the last valid checkpoint by the
+	// cadence that checkpoint records (signed): twice its record count,
+	// and twice its interval measured on the records' times (signing is
+	// asynchronous, so an honest log may run somewhat past one cadence);
+	// stretches between checkpoints are covered by the later checkpoint.
+	// Checkpoints from before cadences were recorded give no default bound.
 	MaxUnsigned uint64
 	// NoUnsignedLimit turns every unsigned-stretch bound off.
 	NoUnsignedLimit bool
@@ -421,16 +422,13 @@ func (v *verifier) checkpoint(r *verifyRec) bool {
 			v.fail(r.Seq, "checkpoint signature over seq %d does not verify: %v", count, err)
 			return false
 		}
-		// The stretch this checkpoint closes is bounded by its own
-		// (signed) cadence: its writer wrote those records.
+		// A stretch between two checkpoints is covered by the later
+		// one's signature (its head chains through every record), so
+		// only an explicit --max-unsigned bounds it; the cadence bound
+		// applies to the tail, which nothing covers (finish).
 		from := max(v.res.SignedThrough, v.res.FirstSeq-1)
-		maxRecs, maxAge, what := v.limit(cad, hasCad)
-		if maxRecs > 0 && count-from > maxRecs {
-			v.fail(r.Seq, "%d records not covered by a signed checkpoint (seq %d..%d), more than %s: checkpoints may have been removed", count-from, from+1, count, what)
-			return false
-		}
-		if maxAge > 0 && count > from && v.ring.time[slot].Sub(v.unsignedSince) > maxAge {
-			v.fail(r.Seq, "records over %s not covered by a signed checkpoint (seq %d..%d), more than %s: checkpoints may have been removed", v.ring.time[slot].Sub(v.unsignedSince).Round(time.Millisecond), from+1, count, what)
+		if v.o.MaxUnsigned > 0 && !v.o.NoUnsignedLimit && count-from > v.o.MaxUnsigned {
+			v.fail(r.Seq, "%d records not covered by a signed checkpoint (seq %d..%d), more than --max-unsigned %d: checkpoints may have been removed", count-from, from+1, count, v.o.MaxUnsigned)
 			return false
 		}
 		v.res.SignedThrough = count
