@@ -40,7 +40,10 @@ type InitOptions struct {
 	// InterceptLifetime is the intercept CA's validity (default
 	// DefaultInterceptCALifetime, one year).
 	InterceptLifetime time.Duration
-	Now               func() time.Time
+	// NoIntercept skips the intercept CA (its key will live in Vault
+	// Transit: `syncgate certs init-intercept` makes it).
+	NoIntercept bool
+	Now         func() time.Time
 }
 
 // InitDir creates the internal root CA, a listener certificate for
@@ -60,6 +63,9 @@ func InitDir(dir string, o InitOptions) ([]string, error) {
 		return nil, fmt.Errorf("certs init: %w", err)
 	}
 	all := []string{RootCAFile, RootKeyFile, ListenerFile, ListenerKeyFile, InterceptCAFile, InterceptKey, ClientsCAFile, ClientsKeyFile}
+	if o.NoIntercept {
+		all = []string{RootCAFile, RootKeyFile, ListenerFile, ListenerKeyFile, ClientsCAFile, ClientsKeyFile}
+	}
 	if !o.Force {
 		for _, f := range all {
 			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
@@ -95,17 +101,22 @@ func InitDir(dir string, o InitOptions) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var written []string
-	for _, w := range []struct {
+	type file struct {
 		name string
 		der  []byte
 		key  crypto.Signer
-	}{
+	}
+	files := []file{
 		{RootCAFile, root.Raw, nil}, {RootKeyFile, nil, rootKey},
 		{ListenerFile, leaf.Raw, nil}, {ListenerKeyFile, nil, lkey},
 		{InterceptCAFile, ica.Raw, nil}, {InterceptKey, nil, icaKey},
 		{ClientsCAFile, cca.Raw, nil}, {ClientsKeyFile, nil, ccaKey},
-	} {
+	}
+	if o.NoIntercept {
+		files = append(files[:4], files[6:]...)
+	}
+	var written []string
+	for _, w := range files {
 		p := filepath.Join(dir, w.name)
 		b, perm := encodeCertPEM(w.der), os.FileMode(0o644)
 		if w.key != nil {

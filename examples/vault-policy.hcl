@@ -42,3 +42,14 @@ path "transit/keys/salesforce-app" {
 path "transit/keys/syncgate-audit" {
   capabilities = ["read"]
 }
+
+# The intercept CA's ecdsa-p256 key: sign intercepted hosts' leaves (once per
+# host every few hours; leaves are cached) and read its public key versions.
+# Rotating it (certs rotate-intercept) is the operator's job, not the
+# gateway's: no "transit/keys/syncgate-intercept-ca/rotate" here.
+path "transit/sign/syncgate-intercept-ca" {
+  capabilities = ["update"]
+}
+path "transit/keys/syncgate-intercept-ca" {
+  capabilities = ["read"]
+}

@@ -30,6 +30,7 @@ func newCertsInitCmd() *cobra.Command {
 	var force bool
 	var lifetime, icaLifetime time.Duration
 	var policyFile string
+	var skipIntercept bool
 	cmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Create an internal root CA, a listener certificate, an intercept CA and a clients CA in DIR",
@@ -53,7 +54,7 @@ func newCertsInitCmd() *cobra.Command {
 				}
 			}
 			if _, err := certs.InitDir(dir, certs.InitOptions{Names: all, ListenerLifetime: lifetime, Force: force,
-				InterceptConstraints: nc, InterceptLifetime: icaLifetime}); err != nil {
+				InterceptConstraints: nc, InterceptLifetime: icaLifetime, NoIntercept: skipIntercept}); err != nil {
 				return err
 			}
 			p := func(f string) string { return filepath.Join(dir, f) }
@@ -62,7 +63,9 @@ func newCertsInitCmd() *cobra.Command {
 			fmt.Fprintf(out, "Trust:\n")
 			fmt.Fprintf(out, "  %-22s  in clients of the gateway (the sync engine, curl --cacert): it signs the listener certificate\n", p(certs.RootCAFile))
 			fmt.Fprintf(out, "  %-22s  in clients that go through the gateway with https:// URLs (CONNECT is intercepted); nowhere else\n", p(certs.InterceptCAFile))
-			if nc != nil {
+			if skipIntercept {
+				fmt.Fprintf(out, "  %-22s  (not made here: syncgate certs init-intercept --config FILE makes it, with its key in Vault Transit)\n", "")
+			} else if nc != nil {
 				fmt.Fprintf(out, "  %-22s  (valid %s; it can vouch only for the policy's hosts: %s)\n", "", icaLifetime, nc)
 			} else {
 				fmt.Fprintf(out, "  %-22s  (valid %s; WARNING: no --policy, so no name constraints: its key can vouch for any host)\n", "", icaLifetime)
@@ -73,7 +76,11 @@ func newCertsInitCmd() *cobra.Command {
 				certs.RootCAFile, certs.RootKeyFile, strings.Join(all, ", "))
 			fmt.Fprintf(out, "    # or, from files: cert_file: %s, key_file: %s\n", certs.ListenerFile, certs.ListenerKeyFile)
 			fmt.Fprintf(out, "    client_ca: [%s]\n", certs.ClientsCAFile)
-			fmt.Fprintf(out, "  intercept_ca: {cert_file: %s, key_file: %s}\n\n", certs.InterceptCAFile, certs.InterceptKey)
+			if skipIntercept {
+				fmt.Fprintf(out, "  intercept_ca: {transit: syncgate-intercept-ca, cert_file: %s}\n\n", certs.InterceptCAFile)
+			} else {
+				fmt.Fprintf(out, "  intercept_ca: {cert_file: %s, key_file: %s}\n\n", certs.InterceptCAFile, certs.InterceptKey)
+			}
 			fmt.Fprintf(out, "Client certificates: syncgate certs issue-client NAME --uri spiffe://corp.example/NAME --ca %s\n", dir)
 			return nil
 		},
@@ -84,6 +91,7 @@ func newCertsInitCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing set")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file: the intercept CA may vouch only for its destination hosts (name constraints)")
 	cmd.Flags().DurationVar(&icaLifetime, "intercept-lifetime", certs.DefaultInterceptCALifetime, "validity of the intercept CA")
+	cmd.Flags().BoolVar(&skipIntercept, "skip-intercept", false, "make no intercept CA (its key will be in Vault Transit: certs init-intercept)")
 	return cmd
 }
 

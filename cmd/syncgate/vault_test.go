@@ -225,6 +225,12 @@ func TestExampleConfigWithTransitCheckpoints(t *testing.T) {
 	sidFile := filepath.Join(dir, "secret-id")
 	writeTestFile(t, sidFile, wrapToken+"\n")
 	cfgPath := exampleConfig(t, dir, vt, roleID, sidFile)
+	// The example's intercept CA: an ecdsa-p256 Transit key, constrained
+	// to the example policy's hosts, made by the operator.
+	vt.transitKey(t, "syncgate-intercept-ca", "ecdsa-p256")
+	if out, errOut, code := runCLI(t, "certs", "init-intercept", "--config", cfgPath, "--token-file", vt.rootFile, "--force"); code != 0 || !strings.Contains(out, "permitted DNS") {
+		t.Fatalf("certs init-intercept for the example: exit %d\n%s%s", code, out, errOut)
+	}
 
 	cfg, err := loadServeConfig(cfgPath)
 	if err != nil {
@@ -246,6 +252,13 @@ func TestExampleConfigWithTransitCheckpoints(t *testing.T) {
 	}
 	if _, body := getBody(t, "http://"+gw.MetricsAddr+"/metrics"); !strings.Contains(body, "syncgate_vault_authenticated 1") {
 		t.Fatal("metrics: syncgate_vault_authenticated is not 1")
+	}
+	// An intercepted CONNECT: the leaf is signed through Transit under the
+	// shipped Vault policy, and curl trusts it with the intercept CA file
+	// (the request inside is then denied by policy: no subject).
+	if status, _, stderr, exit := icaCurl(t, "--proxy", "http://"+gw.PlainAddr, "--cacert", filepath.Join(dir, "pki", certs.InterceptCAFile),
+		"https://graph.microsoft.com/v1.0/me"); exit != 0 || status != http.StatusForbidden {
+		t.Fatalf("CONNECT with a Transit-signed leaf: exit %d status %d %s", exit, status, stderr)
 	}
 	// A few audited requests: denied, since no policy destination matches.
 	pu, _ := url.Parse("http://" + gw.PlainAddr)
