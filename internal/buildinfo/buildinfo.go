@@ -10,6 +10,7 @@ import (
 // version and buildTime may be set at link time:
 //
 //	go build -ldflags "-X github.com/syncgate/syncgate/internal/buildinfo.version=v1.2.3 \
+//	  -X github.com/syncgate/syncgate/internal/buildinfo.commit=0123abcd… \
 //	  -X github.com/syncgate/syncgate/internal/buildinfo.buildTime=2026-01-02T03:04:05Z"
 //
 // Without them the module version and the commit time come from the build
@@ -18,6 +19,7 @@ import (
 // the version).
 var (
 	version   string
+	commit    string
 	buildTime string
 )
 
@@ -65,6 +67,9 @@ func fromBuildInfo(bi *debug.BuildInfo, ok bool) Info {
 	}
 	if version != "" {
 		in.Version = version
+	}
+	if commit != "" {
+		in.Commit = commit
 	}
 	if buildTime != "" {
 		if t, err := time.Parse(time.RFC3339, buildTime); err == nil {

@@ -20,10 +20,10 @@ func TestFromBuildInfo(t *testing.T) {
 	if got := fromBuildInfo(nil, false); got.Version != "(devel)" || got.Commit != "unknown" {
 		t.Fatalf("no build info: %+v", got)
 	}
-	version, buildTime = "v9.9.9", "2030-01-01T00:00:00+01:00"
-	defer func() { version, buildTime = "", "" }()
+	version, commit, buildTime = "v9.9.9", "def456", "2030-01-01T00:00:00+01:00"
+	defer func() { version, commit, buildTime = "", "", "" }()
 	got = fromBuildInfo(bi, true)
-	if got.Version != "v9.9.9" || got.BuildTime != "2029-12-31T23:00:00Z" {
+	if got.Version != "v9.9.9" || got.Commit != "def456" || got.BuildTime != "2029-12-31T23:00:00Z" {
 		t.Fatalf("link-time override: %+v", got)
 	}
 }
