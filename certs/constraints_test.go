@@ -209,3 +209,47 @@ func TestInterceptCAConstraintsOpenSSL(t *testing.T) {
 		})
 	}
 }
+
+// Whatever hosts a policy lists, a CA made from them admits each of them
+// (PermitsHost), and Go's verifier accepts a leaf for every exact one.
+func FuzzConstraintsForHosts(f *testing.F) {
+	f.Add("graph.microsoft.com\n*.my.salesforce.com\n10.1.2.3")
+	f.Add("bücher.example\n*.BÜCHER.example.\n2001:db8::1")
+	f.Add("a.b.c\nb.c\n*.c.d\nx.c.d")
+	key, err := newECKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		hosts := strings.Split(list, "\n")
+		nc, err := ConstraintsForHosts(hosts)
+		if err != nil {
+			return
+		}
+		ca, err := NewInterceptCACert(key, InterceptCAOptions{Constraints: &nc})
+		if err != nil {
+			t.Fatalf("constraints %+v do not make a CA: %v", nc, err)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
+		for _, h := range hosts {
+			h = strings.TrimSpace(h)
+			if err := PermitsHost(ca, h); err != nil {
+				t.Fatalf("host %q of the list is outside the CA made from it: %v", h, err)
+			}
+			if strings.HasPrefix(h, "*.") {
+				continue
+			}
+			name := h
+			if ip := net.ParseIP(strings.Trim(h, "[]")); ip != nil {
+				name = ip.String()
+			} else if name, err = constraintDomain(h); err != nil {
+				t.Fatal(err)
+			}
+			leaf := handLeaf(t, ca, key, name)
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+				t.Fatalf("Go rejects a leaf for listed host %q: %v", h, err)
+			}
+		}
+	})
+}
