@@ -68,7 +68,7 @@ FUZZTIME ?= 20s
 FUZZ_TARGETS := \
 	./proxy:FuzzParseHead ./proxy:FuzzChunkedBody \
 	./policy:FuzzParse ./policy:FuzzCleanPath ./policy:FuzzNormalizeHost ./policy:FuzzParseEWS \
-	./audit:FuzzVerify ./certs:FuzzInterceptHost \
+	./audit:FuzzVerify ./certs:FuzzInterceptHost ./certs:FuzzConstraintsForHosts \
 	./emulate/ews:FuzzParseRequest ./emulate/salesforce:FuzzParseSOQL ./emulate/salesforce:FuzzParseAssertion \
 	./emulate/microsoft:FuzzParseAssertion ./emulate/microsoft:FuzzParseSelect ./emulate/google:FuzzParseRecurrence
 
