@@ -105,6 +105,9 @@ func (s *Server) finishLocked(sc *schema, id string, f map[string]any) *opError 
 		if _, ok := f["Status"]; !ok {
 			f["Status"] = "New"
 		}
+		if err := s.checkEventRelationLocked(id, f); err != nil {
+			return err
+		}
 	}
 	var missing []string
 	for _, fl := range sortedFields(sc) {
