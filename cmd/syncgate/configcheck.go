@@ -58,7 +58,7 @@ func newInstallKeysCmd() *cobra.Command {
 	var dst string
 	cmd := &cobra.Command{
 		Use:   "install-keys SRC_DIR... --to DIR",
-		Short: "Copy the regular files of SRC_DIRs into DIR with mode 0600 (for Secret volumes in Kubernetes)",
+		Short: "Copy the regular files of each SRC_DIR into DIR/<SRC_DIR's name>/ with mode 0600 (for Secret volumes in Kubernetes)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dst == "" {
@@ -86,6 +86,10 @@ func installKeys(dst string, srcs []string) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		into := filepath.Join(dst, filepath.Base(filepath.Clean(src)))
+		if err := os.MkdirAll(into, 0o700); err != nil {
+			return n, err
+		}
 		for _, e := range ents {
 			name := e.Name()
 			if name == "" || name[0] == '.' { // ..data and the timestamped dirs of atomic volumes
@@ -99,7 +103,7 @@ func installKeys(dst string, srcs []string) (int, error) {
 			if !fi.Mode().IsRegular() {
 				continue
 			}
-			if err := copyPrivate(p, filepath.Join(dst, name)); err != nil {
+			if err := copyPrivate(p, filepath.Join(into, name)); err != nil {
 				return n, err
 			}
 			n++

@@ -75,7 +75,8 @@ destinations: [{name: d, hosts: [example.com], tls: {ca_bundle: ms}, credential:
 }
 
 func TestInstallKeys(t *testing.T) {
-	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "keys")
+	src, dst := filepath.Join(t.TempDir(), "ica"), filepath.Join(t.TempDir(), "keys")
+	os.Mkdir(src, 0o755)
 	// The shape of a Kubernetes Secret volume: ..data links to a timestamped
 	// directory, each key links into ..data, and an fsGroup made it 0440.
 	ts := filepath.Join(src, "..2026_01_01")
@@ -89,17 +90,17 @@ func TestInstallKeys(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "2 files installed") {
 		t.Fatalf("%q %v", out, err)
 	}
-	ents, _ := os.ReadDir(dst)
+	ents, _ := os.ReadDir(filepath.Join(dst, "ica"))
 	if len(ents) != 2 {
 		t.Fatalf("installed %v", ents)
 	}
 	for _, n := range []string{"tls.key", "tls.crt"} {
-		fi, err := os.Lstat(filepath.Join(dst, n))
+		fi, err := os.Lstat(filepath.Join(dst, "ica", n))
 		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v", n, fi.Mode(), err)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(dst, "tls.key")); string(b) != "KEY" {
+	if b, _ := os.ReadFile(filepath.Join(dst, "ica", "tls.key")); string(b) != "KEY" {
 		t.Fatalf("content %q", b)
 	}
 }
