@@ -59,6 +59,20 @@ type Connector interface {
 	Delete(ctx context.Context, s Scope, id, marker string) error
 }
 
+// Relater is implemented by a CRM connector that can relate an event to
+// the people who attend it (Lightning Sync's "automatically relate
+// contacts or one lead to events"). It is optional: the engine relates
+// only when the CRM connector has it and the setting is on.
+type Relater interface {
+	// Relate relates event eventID to the CRM's people whose e-mail is in
+	// emails (lower-case addresses): every matching contact (up to the
+	// CRM's limit), else at most one lead. Unmatched addresses are left
+	// alone. It is idempotent: what is already related is not related
+	// again. It reports how many contacts the event is related to and
+	// whether it is related to a lead because of emails.
+	Relate(ctx context.Context, s Scope, eventID string, emails []string) (contacts int, lead bool, err error)
+}
+
 // Sentinel errors the engine acts on. Wrap them with %w.
 var (
 	// ErrNotFound: the item does not exist (any more).

@@ -83,6 +83,12 @@ type Event struct {
 	// Not part of the hash: facts the engine filters on.
 	Categories []string `json:"-"` // mailbox categories ("selected events" marker)
 	Series     string   `json:"-"` // "" single; "master", "occurrence", "exception" (part 2)
+	// Attendees are the mailbox event's attendees' e-mail addresses (lower
+	// case, sorted, without the mailbox owner's own), as read; never
+	// written anywhere. Not content: the engine relates them to CRM
+	// contacts or a lead when it creates or updates the event in the CRM
+	// (auto-relate), and a change of attendees alone is not a change.
+	Attendees []string `json:"-"`
 }
 
 // Item is one record read from a side.
@@ -142,7 +148,31 @@ func (e Event) Normalize() Event {
 		sort.Strings(c)
 		e.Categories = c
 	}
+	if len(e.Attendees) > 0 {
+		e.Attendees = AttendeeList("", e.Attendees)
+	}
 	return e
+}
+
+// AttendeeList is the canonical attendee list of addresses: trimmed, in
+// lower case, without duplicates, without anything that is not an e-mail
+// address and without owner (the mailbox's own address), sorted. nil when
+// nothing is left.
+func AttendeeList(owner string, addrs []string) []string {
+	owner = strings.ToLower(strings.TrimSpace(owner))
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range addrs {
+		a = strings.ToLower(strings.TrimSpace(a))
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " \t\r\n,;<>\"") || a == owner || seen[a] {
+			continue
+		}
+		seen[a] = true
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Hash is the content hash over the synced fields of the item, hex SHA-256
@@ -212,6 +242,7 @@ func (it *Item) Clone() *Item {
 	if it.Event != nil {
 		x := *it.Event
 		x.Categories = append([]string(nil), it.Event.Categories...)
+		x.Attendees = append([]string(nil), it.Event.Attendees...)
 		c.Event = &x
 	}
 	return &c

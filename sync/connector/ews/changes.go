@@ -126,7 +126,7 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cur string) 
 		if f == nil {
 			continue // gone since the round, or not a synced class
 		}
-		it, err := f.item(s.Kind)
+		it, err := f.item(s)
 		if err != nil {
 			return nil, err
 		}

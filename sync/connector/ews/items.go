@@ -17,14 +17,18 @@ type fetched struct {
 	cal     *rCalendarItem
 }
 
-func (f *fetched) item(kind model.Kind) (*model.Item, error) {
+func (f *fetched) item(s connector.Scope) (*model.Item, error) {
 	switch {
-	case kind == model.Contacts && f.contact != nil:
+	case s.Kind == model.Contacts && f.contact != nil:
 		return f.contact.item()
-	case kind == model.Events && f.cal != nil:
-		return f.cal.item()
+	case s.Kind == model.Events && f.cal != nil:
+		it, err := f.cal.item()
+		if err == nil {
+			it.Event.Attendees = f.cal.attendees(s.User)
+		}
+		return it, err
 	}
-	return nil, fmt.Errorf("%w: ews: the item is not a %s item", connector.ErrUnsupported, folderOf(kind))
+	return nil, fmt.Errorf("%w: ews: the item is not a %s item", connector.ErrUnsupported, folderOf(s.Kind))
 }
 
 func (f *fetched) changeKey() string {
@@ -154,7 +158,7 @@ func (c *Connector) Get(ctx context.Context, s connector.Scope, id string) (*mod
 	if err != nil {
 		return nil, err
 	}
-	return f.item(s.Kind)
+	return f.item(s)
 }
 
 func itemWord(k model.Kind) string {
@@ -213,7 +217,7 @@ func (c *Connector) FindByKey(ctx context.Context, s connector.Scope, key string
 		if err != nil {
 			return nil, err
 		}
-		it, err := f.item(s.Kind)
+		it, err := f.item(s)
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +299,7 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cur.item(s.Kind); err != nil {
+	if _, err := cur.item(s); err != nil {
 		return nil, err
 	}
 	if cur.changeKey() != marker {
@@ -318,7 +322,7 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 		req.SendMeetingInvitationsOrCancellations = "SendToNone"
 	}
 	if len(ups) == 0 {
-		return cur.item(s.Kind) // already as wanted: nothing to write
+		return cur.item(s) // already as wanted: nothing to write
 	}
 	req.ItemChanges.Change = itemChange{ItemID: tItemID{ID: id, ChangeKey: marker}, Updates: updates{List: ups}}
 	cl := call{op: "UpdateItem", what: what, body: req, n: 1, ids: []string{id}}
@@ -357,7 +361,7 @@ func (c *Connector) Delete(ctx context.Context, s connector.Scope, id, marker st
 	if err != nil {
 		return err
 	}
-	if _, err := cur.item(s.Kind); err != nil {
+	if _, err := cur.item(s); err != nil {
 		return err
 	}
 	if marker != "" && cur.changeKey() != marker {

@@ -341,6 +341,22 @@ func (r *rCalendarItem) item() (*model.Item, error) {
 	return &model.Item{ID: id, Marker: ck, Key: r.keyOf(), Modified: r.modified(), Event: &e}, nil
 }
 
+// attendees are the SMTP addresses of the required and optional
+// attendees (Resources, rooms, are not people), read for auto-relate only:
+// no request ever names attendees. owner, the mailbox, is left out.
+func (r *rCalendarItem) attendees(owner string) []string {
+	var addrs []string
+	for _, list := range [][]rAttendee{r.RequiredAttendees, r.OptionalAttendees} {
+		for _, a := range list {
+			if rt := a.Mailbox.RoutingType; rt != "" && !strings.EqualFold(rt, "SMTP") {
+				continue // an EX (legacyExchangeDN) address is no e-mail address
+			}
+			addrs = append(addrs, a.Mailbox.EmailAddress)
+		}
+	}
+	return model.AttendeeList(owner, addrs)
+}
+
 // organisedMeeting reports whether writing the item would reach other
 // people: it has attendees (or is a meeting) and this mailbox organises
 // it, or nothing says it does not. Updating or deleting it would send

@@ -111,7 +111,7 @@ func (c *Connector) eventChanges(ctx context.Context, s connector.Scope, cur str
 			ch.Deleted = append(ch.Deleted, ev.Id)
 			continue
 		}
-		it, err := c.eventItem(ev)
+		it, err := c.eventItem(s.User, ev)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -166,8 +166,9 @@ func inWindow(e *model.Event, s connector.Scope) bool {
 	return e.End.After(ws) && e.Start.Before(we)
 }
 
-// eventItem maps a Calendar event to the model.
-func (c *Connector) eventItem(ev *calendar.Event) (*model.Item, error) {
+// eventItem maps a Calendar event to the model; owner is the calendar's
+// own address, left out of the attendees.
+func (c *Connector) eventItem(owner string, ev *calendar.Event) (*model.Item, error) {
 	e := &model.Event{Subject: ev.Summary, Location: ev.Location, Description: ev.Description}
 	switch {
 	case len(ev.Recurrence) > 0:
@@ -192,11 +193,26 @@ func (c *Connector) eventItem(ev *calendar.Event) (*model.Item, error) {
 		e.ShowAs = "free"
 	}
 	e.Categories = c.categoriesOf(ev)
+	e.Attendees = attendeesOf(owner, ev)
 	it := &model.Item{ID: ev.Id, Marker: ev.Etag, Key: privateProp(ev, KeyProperty), Event: e}
 	if t, err := time.Parse(time.RFC3339, ev.Updated); err == nil {
 		it.Modified = t.UTC()
 	}
 	return it, nil
+}
+
+// attendeesOf are the addresses of the event's guests, read for
+// auto-relate only (syncgate never writes attendees): not the calendar's
+// own entry (self), not resources (rooms), and not owner.
+func attendeesOf(owner string, ev *calendar.Event) []string {
+	var addrs []string
+	for _, a := range ev.Attendees {
+		if a == nil || a.Self || a.Resource {
+			continue
+		}
+		addrs = append(addrs, a.Email)
+	}
+	return model.AttendeeList(owner, addrs)
 }
 
 // readTimes fills the all-day dates or the UTC instants. A cancelled
@@ -290,7 +306,7 @@ func (c *Connector) getEventItem(ctx context.Context, s connector.Scope, id stri
 	if err != nil {
 		return nil, err
 	}
-	return c.eventItem(ev)
+	return c.eventItem(s.User, ev)
 }
 
 // findEvent looks the key up by the event id derived from it, then, for an
@@ -300,7 +316,7 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 	ev, err := c.getEvent(ctx, s, EventID(key))
 	switch {
 	case err == nil && privateProp(ev, KeyProperty) == key:
-		return c.eventItem(ev)
+		return c.eventItem(s.User, ev)
 	case err != nil && !errors.Is(err, connector.ErrNotFound):
 		return nil, err
 	}
@@ -322,7 +338,7 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 		}
 		for _, ev := range res.Items {
 			if ev.Status != "cancelled" && privateProp(ev, KeyProperty) == key {
-				return c.eventItem(ev)
+				return c.eventItem(s.User, ev)
 			}
 		}
 		if res.NextPageToken == "" || res.NextPageToken == pageTok {
@@ -400,7 +416,7 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	rctx := ctxFor(ctx, s)
 	ev, err := c.cal.Events.Insert(primary, body).SendUpdates(sendNone).Context(rctx).Do()
 	if err == nil {
-		return c.eventItem(ev)
+		return c.eventItem(s.User, ev)
 	}
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) || ge.Code != http.StatusConflict {
@@ -416,7 +432,7 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 		return nil, mapErr(op, rctx, err, classPlain)
 	}
 	if cur.Status != "cancelled" {
-		return c.eventItem(cur)
+		return c.eventItem(s.User, cur)
 	}
 	// Deleted after that earlier try: Google keeps the id, so the event is
 	// restored with this content rather than created under another id.
@@ -429,7 +445,7 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	if err != nil {
 		return nil, mapErr(op, rctx, err, classWrite)
 	}
-	return c.eventItem(ev)
+	return c.eventItem(s.User, ev)
 }
 
 func isSeries(ev *calendar.Event) bool {
@@ -456,7 +472,7 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 		return nil, err
 	}
 	if !changed {
-		return c.eventItem(cur)
+		return c.eventItem(s.User, cur)
 	}
 	rctx := ctxFor(ctx, s)
 	call := c.cal.Events.Patch(primary, id, patch).SendUpdates(sendNone).Context(rctx)
@@ -465,13 +481,13 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 	if err != nil {
 		return nil, mapErr(op, rctx, err, classWrite)
 	}
-	return c.eventItem(ev)
+	return c.eventItem(s.User, ev)
 }
 
 // eventPatch is a patch of the synced fields of cur that differ from want
 // (compared in the model's normal form): no attendees, nothing unsynced.
 func (c *Connector) eventPatch(cur *calendar.Event, want *model.Event) (*calendar.Event, bool, error) {
-	have, err := c.eventItem(cur)
+	have, err := c.eventItem("", cur)
 	if err != nil {
 		return nil, false, err
 	}

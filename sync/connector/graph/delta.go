@@ -354,7 +354,7 @@ func (c *Connector) confirmEventRemoval(ctx context.Context, s connector.Scope, 
 	if err != nil {
 		return false, nil, err
 	}
-	it, err := g.item()
+	it, err := g.item(s.User)
 	if err != nil {
 		return false, nil, err
 	}
@@ -398,5 +398,5 @@ func (c *Connector) eventFromDelta(ctx context.Context, s connector.Scope, raw j
 		}
 		g = *full
 	}
-	return g.item()
+	return g.item(s.User)
 }

@@ -141,12 +141,35 @@ func (g *gEvent) key() string {
 	return g.TransactionID
 }
 
-func (g *gEvent) item() (*model.Item, error) {
+// item maps the event; owner is the mailbox's own address, left out of
+// the attendees.
+func (g *gEvent) item(owner string) (*model.Item, error) {
 	e, err := g.event()
 	if err != nil {
 		return nil, fmt.Errorf("graph: %w", err)
 	}
+	e.Attendees = g.attendees(owner)
 	return &model.Item{ID: g.ID, Marker: marker(g.ETag, g.ChangeKey), Key: g.key(), Event: &e}, nil
+}
+
+// attendees are the addresses of the event's attendees (required and
+// optional; rooms and equipment, type "resource", are not people), read
+// for auto-relate only: syncgate never writes attendees.
+func (g *gEvent) attendees(owner string) []string {
+	var addrs []string
+	for _, raw := range g.Attendees {
+		var a struct {
+			Type         string `json:"type"`
+			EmailAddress *struct {
+				Address string `json:"address"`
+			} `json:"emailAddress"`
+		}
+		if json.Unmarshal(raw, &a) != nil || a.EmailAddress == nil || strings.EqualFold(a.Type, "resource") {
+			continue
+		}
+		addrs = append(addrs, a.EmailAddress.Address)
+	}
+	return model.AttendeeList(owner, addrs)
 }
 
 // isMeeting reports whether writing the event would reach other people:
@@ -253,7 +276,7 @@ func (c *Connector) getEventItem(ctx context.Context, s connector.Scope, id stri
 	if err != nil {
 		return nil, err
 	}
-	return g.item()
+	return g.item(s.User)
 }
 
 func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string) (*model.Item, error) {
@@ -269,7 +292,7 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 	if err != nil {
 		return nil, err
 	}
-	it, err := g.item()
+	it, err := g.item(s.User)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +327,7 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.item()
+	out, err := g.item(s.User)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +369,7 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(body) == 0 {
-		return cur.item()
+		return cur.item(s.User)
 	}
 	resp, err := c.do(ctx, s, request{op: op, method: http.MethodPatch, url: c.userURL(s, "events", id), body: body, ifMatch: mark, events: true})
 	if err != nil {
@@ -356,7 +379,7 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.item()
+	out, err := g.item(s.User)
 	if err != nil {
 		return nil, err
 	}

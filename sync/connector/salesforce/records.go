@@ -54,6 +54,12 @@ type record struct {
 
 	// Account (company lookups)
 	Name string `json:"Name"`
+
+	// Auto-relate: Event.WhoId, EventRelation, Lead.IsConverted.
+	WhoID       string `json:"WhoId"`
+	RelationID  string `json:"RelationId"`
+	IsParent    bool   `json:"IsParent"`
+	IsConverted bool   `json:"IsConverted"`
 }
 
 var commonFields = []string{"Id", "IsDeleted", "SystemModstamp", "OwnerId", ExternalIDField}
