@@ -30,6 +30,17 @@ func (p *pass) decide(ctx context.Context, pr *state.Pair, o *obs) error {
 			p.dirty[pr] = true
 			return nil
 		}
+		if ps, ok := placeholderSide(pr); ok {
+			// The placeholder's change is set aside; the event's is taken.
+			phIt, evIt := o.crm, o.mail
+			if ps == model.Mail {
+				phIt, evIt = o.mail, o.crm
+			}
+			if err := p.placeholderChanged(ctx, pr, ps, phIt); err != nil {
+				return err
+			}
+			return p.changed(ctx, pr, ps.Other(), evIt, dir)
+		}
 		return p.conflict(ctx, pr, o.crm, o.mail, "changed on both sides")
 	case o.crm != nil:
 		return p.changed(ctx, pr, model.CRM, o.crm, dir)
@@ -42,8 +53,20 @@ func (p *pass) decide(ctx context.Context, pr *state.Pair, o *obs) error {
 // changed propagates a one-sided change.
 func (p *pass) changed(ctx context.Context, pr *state.Pair, src model.Side, it *model.Item, dir Direction) error {
 	target := src.Other()
+	if isPlaceholderSide(pr, src) && !isPlaceholderSide(pr, target) {
+		return p.placeholderChanged(ctx, pr, src, it)
+	}
 	if skip, why := p.filtered(src, it, true); skip {
 		return p.skip(ctx, pr, src, it, why)
+	}
+	if out, ph := p.outgoing(it); ph && isPlaceholderSide(pr, target) && out.Hash() == hashOf(pr, target) {
+		// Only what the placeholder does not show changed: nothing to write.
+		setSide(pr, src, it.ID, it.Marker, it.Hash())
+		p.dirty[pr] = true
+		crm, mail := ids(src, it.ID, idOf(pr, target))
+		p.res.Skipped++
+		return p.record(ctx, Action{Action: ActSkip, Direction: dirTo(target), CRMID: crm, MailID: mail,
+			Reason: fmt.Sprintf("private event changed in %s; its busy placeholder in %s shows none of the change", src, target)})
 	}
 	if !dir.Writes(target) {
 		// One-way: the protected side is never written. Remember the new
@@ -67,7 +90,11 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error { return w.AddIntent(ctx, in) }); err != nil {
 		return fmt.Errorf("record intent: %w", err)
 	}
-	got, err := p.conn(target).Update(ictx, p.scope, idOf(pr, target), markerOf(pr, target), it)
+	out, ph := p.outgoing(it)
+	if ph {
+		reason += "; written as a busy placeholder"
+	}
+	got, err := p.conn(target).Update(ictx, p.scope, idOf(pr, target), markerOf(pr, target), out)
 	crm, mail := ids(src, it.ID, idOf(pr, target))
 	switch {
 	case err == nil:
@@ -103,6 +130,9 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	}
 	p.setRead(pr, src, it)
 	setWritten(pr, target, got)
+	if ph {
+		markPlaceholder(pr, target)
+	}
 	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error {
 		if err := w.PutPair(ctx, pr); err != nil {
 			return err
@@ -113,12 +143,21 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	}
 	delete(p.dirty, pr)
 	p.res.Updated++
-	return p.record(ctx, Action{Action: ActUpdate, Direction: dirTo(target), CRMID: crm, MailID: mail, Reason: reason, RequestIDs: calls.IDs()})
+	if err := p.record(ctx, Action{Action: ActUpdate, Direction: dirTo(target), CRMID: crm, MailID: mail, Reason: reason, RequestIDs: calls.IDs()}); err != nil {
+		return err
+	}
+	if target == model.CRM {
+		return p.relate(ctx, got.ID, it.ID, out)
+	}
+	return nil
 }
 
 // conflict resolves a both-sides change; the loser is kept in the state.
 func (p *pass) conflict(ctx context.Context, pr *state.Pair, crmIt, mailIt *model.Item, reason string) error {
 	win := p.winner(crmIt, mailIt)
+	if ps, ok := placeholderSide(pr); ok && ps == win {
+		win = win.Other() // a placeholder never wins over its event
+	}
 	winIt, loseIt := crmIt, mailIt
 	if win == model.Mail {
 		winIt, loseIt = mailIt, crmIt
@@ -161,6 +200,11 @@ func (p *pass) winner(crmIt, mailIt *model.Item) model.Side {
 func (p *pass) deleted(ctx context.Context, pr *state.Pair, del model.Side, changed *model.Item) error {
 	survivor := del.Other()
 	dir := p.j.Settings.Direction
+	if changed != nil && isPlaceholderSide(pr, survivor) {
+		// An edit of the placeholder does not beat the event's deletion.
+		setSide(pr, survivor, changed.ID, changed.Marker, placeholderMark+changed.Hash())
+		changed = nil
+	}
 	if changed != nil {
 		// A change beats a delete: bring the item back where it was deleted.
 		if dir.Writes(del) {
@@ -178,7 +222,11 @@ func (p *pass) deleted(ctx context.Context, pr *state.Pair, del model.Side, chan
 	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error { return w.AddIntent(ctx, in) }); err != nil {
 		return fmt.Errorf("record intent: %w", err)
 	}
-	err := p.conn(survivor).Delete(ictx, p.scope, idOf(pr, survivor), markerOf(pr, survivor))
+	mk := markerOf(pr, survivor)
+	if isPlaceholderSide(pr, survivor) {
+		mk = "" // edits of a placeholder do not count: delete it as it is
+	}
+	err := p.conn(survivor).Delete(ictx, p.scope, idOf(pr, survivor), mk)
 	if errors.Is(err, connector.ErrConflict) {
 		// The survivor changed since we read it: the change wins.
 		cur, gerr := p.conn(survivor).Get(ictx, p.scope, idOf(pr, survivor))
@@ -265,7 +313,7 @@ func (p *pass) filtered(src model.Side, it *model.Item, paired bool) (bool, stri
 	if ev.Series != "" {
 		return true, "event series are not synced yet (" + ev.Series + ")"
 	}
-	if ks.SkipPrivate && ev.Private {
+	if ks.Private == PrivateSkip && ev.Private {
 		return true, "private event; private events are not synced"
 	}
 	if ks.Selected && !paired && src == model.Mail && !hasCategory(ev.Categories, ks.SelectCategory) {
@@ -350,7 +398,11 @@ func (p *pass) create(ctx context.Context, pr *state.Pair, src model.Side, it *m
 	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error { return w.AddIntent(ctx, in) }); err != nil {
 		return fmt.Errorf("record intent: %w", err)
 	}
-	got, err := p.conn(target).Create(ictx, p.scope, key, it)
+	out, ph := p.outgoing(it)
+	if ph {
+		reason += "; written as a busy placeholder"
+	}
+	got, err := p.conn(target).Create(ictx, p.scope, key, out)
 	if err != nil {
 		if itemLevel(err) {
 			return p.unresolved(ctx, in, src, it, fmt.Sprintf("%s refused the create: %v", target, err), calls.IDs())
@@ -359,15 +411,21 @@ func (p *pass) create(ctx context.Context, pr *state.Pair, src model.Side, it *m
 		// if the create happened after all.
 		return fmt.Errorf("create in %s: %w", target, err)
 	}
-	if err := p.commitCreate(ictx, in, pr, src, it, got, false); err != nil {
+	if err := p.commitCreate(ictx, in, pr, src, it, got, false, ph); err != nil {
 		return err
 	}
 	p.res.Created++
 	crm, mail := ids(src, it.ID, got.ID)
-	return p.record(ctx, Action{Action: ActCreate, Direction: dirTo(target), CRMID: crm, MailID: mail, Reason: reason, RequestIDs: calls.IDs()})
+	if err := p.record(ctx, Action{Action: ActCreate, Direction: dirTo(target), CRMID: crm, MailID: mail, Reason: reason, RequestIDs: calls.IDs()}); err != nil {
+		return err
+	}
+	if target == model.CRM {
+		return p.relate(ctx, got.ID, it.ID, out)
+	}
+	return nil
 }
 
-func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pair, src model.Side, it, got *model.Item, recovered bool) error {
+func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pair, src model.Side, it, got *model.Item, recovered, ph bool) error {
 	if pr == nil {
 		pr = &state.Pair{User: p.j.User, Kind: p.j.Kind}
 	}
@@ -378,6 +436,9 @@ func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pai
 		p.setRead(pr, src, it)
 	}
 	setWritten(pr, src.Other(), got)
+	if ph {
+		markPlaceholder(pr, src.Other())
+	}
 	pr.Key = in.Key
 	if err := p.e.Store.Tx(ctx, func(ctx context.Context, w state.Writer) error {
 		if err := w.PutPair(ctx, pr); err != nil {
@@ -442,9 +503,10 @@ func (p *pass) recoverIntents(ctx context.Context) error {
 		}
 		// The copy may have been edited since we wrote it: record what we
 		// wrote, so an edit shows up as a change of that side next read.
+		out, ph := p.outgoing(&src)
 		wrote := got.Clone()
-		wrote.Contact, wrote.Event = src.Contact, src.Event
-		err = p.commitCreate(ictx, in, pr, in.Target.Other(), &src, wrote, true)
+		wrote.Contact, wrote.Event = out.Contact, out.Event
+		err = p.commitCreate(ictx, in, pr, in.Target.Other(), &src, wrote, true, ph)
 		cancel()
 		if err != nil {
 			return err

@@ -47,6 +47,9 @@ type Job struct {
 // Result counts what a pass did.
 type Result struct {
 	Created, Updated, Deleted, Conflicts, Skipped, Unresolved, Linked, Unlinked int
+	// Related counts CRM events whose attendees were related to contacts or
+	// a lead (not a write of synced content: not in Writes).
+	Related int
 }
 
 // Writes is the number of remote writes the pass made.
@@ -387,7 +390,14 @@ func idOf(pr *state.Pair, s model.Side) string {
 	return pr.MailID
 }
 
+// hashOf is the side's content hash as last synced.
 func hashOf(pr *state.Pair, s model.Side) string {
+	return strings.TrimPrefix(rawHash(pr, s), placeholderMark)
+}
+
+// rawHash is the stored hash, with the placeholder mark if the side holds
+// a busy placeholder (see private.go).
+func rawHash(pr *state.Pair, s model.Side) string {
 	if s == model.CRM {
 		return pr.CRMHash
 	}
@@ -427,6 +437,10 @@ func (p *pass) setRead(pr *state.Pair, s model.Side, it *model.Item) {
 }
 
 func setSide(pr *state.Pair, s model.Side, id, marker, hash string) {
+	// A placeholder side stays one while its content is what was stored.
+	if old := rawHash(pr, s); strings.HasPrefix(old, placeholderMark) && old[len(placeholderMark):] == hash {
+		hash = old
+	}
 	if s == model.CRM {
 		pr.CRMID, pr.CRMMarker, pr.CRMHash = id, marker, hash
 	} else {

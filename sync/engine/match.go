@@ -199,6 +199,7 @@ func (p *pass) link(ctx context.Context, crmIt, mailIt *model.Item, how string) 
 	} else {
 		pr.Key = crmIt.Key
 	}
+	evSide, rewrite := p.linkPlaceholder(pr, crmIt, mailIt)
 	if err := p.e.Store.Tx(context.WithoutCancel(ctx), func(ctx context.Context, w state.Writer) error {
 		if err := w.ClearUnresolved(ctx, p.j.User, p.j.Kind, model.CRM, crmIt.ID); err != nil {
 			return err
@@ -218,6 +219,17 @@ func (p *pass) link(ctx context.Context, crmIt, mailIt *model.Item, how string) 
 	}
 	if crmIt.Hash() == mailIt.Hash() {
 		return nil
+	}
+	if evSide != "" {
+		// A private event and its placeholder: the placeholder follows.
+		if !rewrite || !p.j.Settings.Direction.Writes(evSide.Other()) {
+			return nil
+		}
+		evIt := crmIt
+		if evSide == model.Mail {
+			evIt = mailIt
+		}
+		return p.update(ctx, pr, evSide, evIt, "busy placeholder of a private event differs from it", 0)
 	}
 	// Paired but different: settle it like a change on both sides. The
 	// stored hashes are the current ones, so the conflict writes once.

@@ -20,6 +20,7 @@ const (
 	ActUnlink     = "unlink" // deleted on one side, deletes disabled: survivor left alone
 	ActPause      = "pause"  // mass-delete guard
 	ActResync     = "resync" // a side's cursor was invalid; full re-list
+	ActRelate     = "relate" // a CRM event related to its attendees' contacts or lead
 )
 
 // Action is one item action of the engine, one record in the sync audit.

@@ -39,6 +39,22 @@ const (
 	WinNewest Winner = "newest"
 )
 
+// PrivateMode says what happens to private events.
+type PrivateMode string
+
+const (
+	// PrivateSync syncs private events like any other (the Private flag
+	// travels with them).
+	PrivateSync PrivateMode = "sync"
+	// PrivateSkip leaves private events out.
+	PrivateSkip PrivateMode = "skip"
+	// PrivateBusyOnly writes a private event to the other side as a busy
+	// placeholder: its times, Private, ShowAs busy, Subject "Busy", and no
+	// location, description or attendees. The placeholder never flows back
+	// over the event (see the README's Sync engine section).
+	PrivateBusyOnly PrivateMode = "busy_only"
+)
+
 // KindSettings are Lightning Sync's per-kind choices.
 type KindSettings struct {
 	Enabled   bool
@@ -50,9 +66,17 @@ type KindSettings struct {
 	// Events only.
 	Selected       bool   // only events that carry SelectCategory, or came from the CRM
 	SelectCategory string // the mailbox category that marks a selected event
-	SkipPrivate    bool   // private events are not synced
-	WindowPast     time.Duration
-	WindowFuture   time.Duration
+	// Private: sync, skip or busy_only ("" = sync, or skip when the older
+	// SkipPrivate is set).
+	Private     PrivateMode
+	SkipPrivate bool // the same as Private skip (kept for callers of part 1)
+	// AutoRelate relates a mailbox event's attendees to the CRM's contacts
+	// (or one lead) when the engine creates or updates the event in the
+	// CRM, when the CRM connector can (connector.Relater). The engine's
+	// zero value is off; the config file's default is on.
+	AutoRelate   bool
+	WindowPast   time.Duration
+	WindowFuture time.Duration
 	// Mass-delete guard: a pass that would delete or unlink more than
 	// GuardPercent of the pairs and at least GuardMin items pauses.
 	GuardPercent float64
@@ -79,6 +103,12 @@ func (k KindSettings) Defaults() KindSettings {
 	if k.GuardMin == 0 {
 		k.GuardMin = 10
 	}
+	if k.Private == "" {
+		k.Private = PrivateSync
+		if k.SkipPrivate {
+			k.Private = PrivateSkip
+		}
+	}
 	if k.Selected && k.SelectCategory == "" {
 		k.SelectCategory = "Salesforce"
 	}
@@ -100,8 +130,16 @@ func (k KindSettings) Validate(kind model.Kind) error {
 	if k.GuardPercent <= 0 || k.GuardPercent > 100 || k.GuardMin < 1 {
 		return fmt.Errorf("%s: mass-delete guard needs 0 < percent <= 100 and min >= 1", kind)
 	}
-	if kind == model.Contacts && (k.Selected || k.SkipPrivate) {
-		return fmt.Errorf("contacts: selected and private apply to events only")
+	switch k.Private {
+	case "", PrivateSync, PrivateSkip, PrivateBusyOnly:
+	default:
+		return fmt.Errorf("%s: private %q (want sync, skip or busy_only)", kind, k.Private)
+	}
+	if k.SkipPrivate && k.Private != "" && k.Private != PrivateSkip {
+		return fmt.Errorf("%s: SkipPrivate contradicts private %q", kind, k.Private)
+	}
+	if kind == model.Contacts && (k.Selected || k.SkipPrivate || (k.Private != "" && k.Private != PrivateSync) || k.AutoRelate) {
+		return fmt.Errorf("contacts: selected, private and auto-relate apply to events only")
 	}
 	return nil
 }

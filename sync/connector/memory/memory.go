@@ -30,6 +30,43 @@ type Side struct {
 	recs   map[string]map[string]*rec // user → id → record
 	writes int
 	faults map[string][]error
+
+	relates []RelateCall
+	// RelateFunc answers Relate (after the call is recorded); nil answers
+	// every address as one related contact.
+	RelateFunc func(eventID string, emails []string) (contacts int, lead bool, err error)
+}
+
+// RelateCall is one call of Relate.
+type RelateCall struct {
+	User, EventID string
+	Emails        []string
+}
+
+var _ connector.Relater = (*Side)(nil)
+
+// Relate implements connector.Relater by recording the call; a fault
+// queued for "relate" is returned first.
+func (s *Side) Relate(_ context.Context, sc connector.Scope, eventID string, emails []string) (int, bool, error) {
+	s.mu.Lock()
+	s.relates = append(s.relates, RelateCall{User: sc.User, EventID: eventID, Emails: append([]string(nil), emails...)})
+	err := s.fault("relate")
+	fn := s.RelateFunc
+	s.mu.Unlock()
+	if err != nil {
+		return 0, false, err
+	}
+	if fn != nil {
+		return fn(eventID, emails)
+	}
+	return len(emails), false, nil
+}
+
+// Relates returns the Relate calls so far.
+func (s *Side) Relates() []RelateCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]RelateCall(nil), s.relates...)
 }
 
 // New returns an empty side.
@@ -43,7 +80,7 @@ var _ connector.Connector = (*Side)(nil)
 func (s *Side) Side() model.Side { return s.side }
 
 // Fail makes the next call of op ("changes", "get", "find", "create",
-// "update", "delete") return err; several calls queue several failures.
+// "update", "delete", "relate") return err; several calls queue several failures.
 func (s *Side) Fail(op string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
