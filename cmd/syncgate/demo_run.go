@@ -110,6 +110,8 @@ destinations:
         methods: [GET, POST, PATCH, DELETE]
         paths: ["/services/data/*/sobjects/Contact/**", "/services/data/*/sobjects/Event/**",
                 "/services/data/*/sobjects/Account/**", "/services/data/*/sobjects/Lead/**"]
+      - {id: sf-event-relations, methods: [POST], paths: ["/services/data/*/sobjects/EventRelation"]}
+      - {id: sf-event-relation-update, methods: [PATCH], paths: ["/services/data/*/sobjects/EventRelation/*"]}
       - {id: sf-collections, methods: [POST, PATCH, DELETE], paths: ["/services/data/*/composite/sobjects"]}
       - id: sf-collections-retrieve
         methods: [GET]

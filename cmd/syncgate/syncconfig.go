@@ -86,9 +86,12 @@ type kindConfig struct {
 	// Events only.
 	Select   string `yaml:"select"`   // all | selected
 	Category string `yaml:"category"` // the category that marks a selected event
-	Private  string `yaml:"private"`  // sync | skip
-	Series   string `yaml:"series"`   // skip (series arrive with part 2)
-	Window   struct {
+	Private  string `yaml:"private"`  // sync | skip | busy_only
+	// AutoRelate relates the attendees of events written to the CRM to
+	// its contacts or one lead; default true (events only).
+	AutoRelate *bool  `yaml:"auto_relate"`
+	Series     string `yaml:"series"` // skip (series arrive with part 2)
+	Window     struct {
 		Past   days `yaml:"past"`
 		Future days `yaml:"future"`
 	} `yaml:"window"`
@@ -341,9 +344,17 @@ func (c *syncConfig) settings(u userConfig, kind model.Kind) (engine.KindSetting
 	switch kc.Private {
 	case "", "sync":
 	case "skip":
-		ks.SkipPrivate = true
+		ks.Private = engine.PrivateSkip
+	case "busy_only":
+		ks.Private = engine.PrivateBusyOnly
 	default:
-		return ks, fmt.Errorf("%s.private %q: want sync or skip (busy_only arrives with part 2)", kind, kc.Private)
+		return ks, fmt.Errorf("%s.private %q: want sync, skip or busy_only", kind, kc.Private)
+	}
+	switch {
+	case kind == model.Events:
+		ks.AutoRelate = kc.AutoRelate == nil || *kc.AutoRelate
+	case kc.AutoRelate != nil:
+		return ks, fmt.Errorf("%s.auto_relate: applies to events only", kind)
 	}
 	if kc.Series != "" && kc.Series != "skip" {
 		return ks, fmt.Errorf("%s.series %q: this version skips event series (skip)", kind, kc.Series)
