@@ -1,7 +1,9 @@
 // Package proxy is the gateway's data plane: the listeners (TLS with optional
 // mTLS, and a loopback-only plain listener), CONNECT interception, TLS
 // origination for absolute-form http:// requests, the request pipeline
-// (identify → policy → credential → upstream → audit), the upstream transport
+// (identify → authorize → credential → forward → relay, one audit record per
+// request; see pipeline.go) shared by clients' requests and the gateway's
+// own token requests, the upstream transport
 // with its TLS rules, the SSRF guard, and header hygiene.
 //
 // It reads HTTP/1.1 framing itself instead of using net/http's server: the
@@ -9,5 +11,6 @@
 // Transfer-Encoding, obfuscated Transfer-Encoding) that net/http quietly
 // repairs, and must see every byte of the request head before deciding.
 // It never parses policy files and never talks to Vault; those arrive as a
-// compiled *policy.Engine and an Injector.
+// compiled *policy.Engine and an Injector (the credential broker, given the
+// proxy's token transport through Options.NewInjector).
 package proxy

@@ -13,8 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/policy"
+	"github.com/syncgate/syncgate/vault"
 )
 
 // SubjectHeader names the user a client acts as; the gateway strips it.
@@ -36,23 +35,32 @@ type tunnel struct {
 	port int
 }
 
-// exchange is one request's state through the pipeline.
-type exchange struct {
+// flight is one request in flight through the pipeline: its id, start and audit record.
+type flight struct {
 	id    string
 	start time.Time
 	rec   *audit.Record
-	dest  string
+	dest  string // the destination's name, once policy named one
+
+	internal bool        // the gateway's own request (the token broker's)
+	g        *generation // the policy generation it runs under
+	client   policy.ClientID
+	host     string
+	port     int
+	subject  string
+	route    *policy.Dest     // the destination policy allowed
+	inj      *vault.Injection // the credential set on it, if any
 }
 
-func (s *Server) newExchange(p *peer, tun *tunnel) *exchange {
-	ex := &exchange{id: newID(), start: s.now()}
-	ex.rec = &audit.Record{
-		Time:   ex.start.UTC(),
-		ID:     ex.id,
+func (s *Server) newFlight(p *peer, tun *tunnel) *flight {
+	fl := &flight{id: newID(), start: s.now()}
+	fl.rec = &audit.Record{
+		Time:   fl.start.UTC(),
+		ID:     fl.id,
 		Kind:   audit.KindHTTP,
 		Client: &audit.Client{IP: p.source.String(), CertSHA256: p.certFP},
 	}
-	return ex
+	return fl
 }
 
 func sha256Hex(b []byte) string {
@@ -84,9 +92,9 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 		head, err := readHead(br, s.limits.MaxHeaderBytes)
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
-				ex := s.newExchange(p, tun)
-				s.identifyInto(ex, p)
-				s.finishError(ctx, bw, ex, http.StatusRequestHeaderFieldsTooLarge, "request head too large", true)
+				fl := s.newFlight(p, tun)
+				s.identify(fl, p)
+				s.finishError(ctx, bw, fl, malformed(http.StatusRequestHeaderFieldsTooLarge, "request head too large"))
 			}
 			return
 		}
@@ -94,21 +102,21 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 		_ = conn.SetWriteDeadline(s.now().Add(s.limits.RequestTimeout))
 		pr, err := parseHead(head)
 		if err != nil {
-			ex := s.newExchange(p, tun)
-			s.identifyInto(ex, p)
+			fl := s.newFlight(p, tun)
+			s.identify(fl, p)
 			status, reason := http.StatusBadRequest, err.Error()
 			var we *wireError
 			if errors.As(err, &we) {
 				status = we.Status
 			}
-			s.finishError(ctx, bw, ex, status, reason, true)
+			s.finishError(ctx, bw, fl, malformed(status, reason))
 			return
 		}
 		if pr.Method == http.MethodConnect {
 			if tun != nil {
-				ex := s.newExchange(p, tun)
-				s.identifyInto(ex, p)
-				s.finishError(ctx, bw, ex, http.StatusBadRequest, "CONNECT inside a tunnel", true)
+				fl := s.newFlight(p, tun)
+				s.identify(fl, p)
+				s.finishError(ctx, bw, fl, malformed(http.StatusBadRequest, "CONNECT inside a tunnel"))
 				return
 			}
 			s.handleConnect(ctx, conn, br, bw, p, pr)
@@ -120,60 +128,33 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 	}
 }
 
-// identifyInto identifies the client under the current policy and fills the
-// audit record. It returns the identity or the identification error.
-func (s *Server) identifyInto(ex *exchange, p *peer) (policy.ClientID, *generation, error) {
-	g := s.gen.Load()
-	if g == nil {
-		return policy.ClientID{}, nil, errors.New("no policy loaded")
-	}
-	id, err := g.engine.Identify(&p.pkey)
-	if err == nil || errors.Is(err, policy.ErrSourceDenied) {
-		ex.rec.Client.Name = id.Name
-		ex.rec.Client.Identity = id.Identity
-	}
-	return id, g, err
-}
-
-// identityError maps an identification failure to a status.
-func identityError(err error) (int, string) {
-	if errors.Is(err, policy.ErrSourceDenied) {
-		return http.StatusForbidden, "source address not allowed for client"
-	}
-	if errors.Is(err, policy.ErrUnidentified) {
-		return http.StatusProxyAuthRequired, "client not identified"
-	}
-	return http.StatusServiceUnavailable, "no policy loaded"
-}
-
 func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Reader, bw *bufio.Writer, p *peer, pr *parsedRequest) {
-	ex := s.newExchange(p, nil)
-	ex.rec.Request = &audit.Request{Method: http.MethodConnect}
-	id, g, err := s.identifyInto(ex, p)
-	if err != nil {
-		status, reason := identityError(err)
-		s.finishError(ctx, bw, ex, status, reason, true)
+	fl := s.newFlight(p, nil)
+	fl.rec.Request = &audit.Request{Method: http.MethodConnect}
+	if ref := s.identify(fl, p); ref != nil {
+		s.finishError(ctx, bw, fl, ref)
 		return
 	}
+	id, g := fl.client, fl.g
 	host, port, err := policy.SplitHostPort(pr.Target, 443)
 	if err != nil || strings.HasPrefix(pr.Target, "/") {
-		s.finishError(ctx, bw, ex, http.StatusBadRequest, "invalid CONNECT authority", true)
+		s.finishError(ctx, bw, fl, malformed(http.StatusBadRequest, "invalid CONNECT authority"))
 		return
 	}
-	ex.rec.Request.Host, ex.rec.Request.Port = host, port
+	fl.rec.Request.Host, fl.rec.Request.Port = host, port
 	if pr.Length != 0 {
-		s.finishError(ctx, bw, ex, http.StatusBadRequest, "CONNECT with a body", true)
+		s.finishError(ctx, bw, fl, malformed(http.StatusBadRequest, "CONNECT with a body"))
 		return
 	}
 	// Never mint a certificate for a host this client may not reach.
 	dest, ok := g.engine.HostAllowed(host, port, id)
 	if !ok {
-		ex.rec.Decision = &audit.Decision{Allow: false, Mode: g.engine.Mode(), Reason: "no destination for host allows this client"}
-		s.finishError(ctx, bw, ex, http.StatusForbidden, "no destination for host allows this client", true)
+		fl.rec.Decision = &audit.Decision{Allow: false, Mode: g.engine.Mode(), Reason: "no destination for host allows this client"}
+		s.finishError(ctx, bw, fl, deny(http.StatusForbidden, "no destination for host allows this client"))
 		return
 	}
 	if s.opt.Intercept == nil {
-		s.finishError(ctx, bw, ex, http.StatusServiceUnavailable, "interception is not configured", true)
+		s.finishError(ctx, bw, fl, fail(http.StatusServiceUnavailable, "interception is not configured"))
 		return
 	}
 	leaf, err := s.opt.Intercept.Leaf(host)
@@ -183,12 +164,12 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 		// intercept CA's name constraints, which clients would reject):
 		// a denial with its reason, audited, not an outage.
 		s.log.Warn().Err(err).Str("host", host).Msg("refused to mint interception certificate")
-		s.finishError(ctx, bw, ex, http.StatusForbidden, refusal.DenyReason(), true)
+		s.finishError(ctx, bw, fl, deny(http.StatusForbidden, refusal.DenyReason()))
 		return
 	}
 	if err != nil {
 		s.log.Error().Err(err).Str("host", host).Msg("mint interception certificate")
-		s.finishError(ctx, bw, ex, http.StatusServiceUnavailable, "cannot mint interception certificate", true)
+		s.finishError(ctx, bw, fl, fail(http.StatusServiceUnavailable, "cannot mint interception certificate"))
 		return
 	}
 	// The allowed CONNECT is audited as kind connect, and the Syncgate-
@@ -196,19 +177,19 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 	// the client's TLS handshake with the minted leaf has finished (or
 	// failed), so that it can say which TLS the client spoke; no request in
 	// the tunnel is read before it is on disk.
-	ex.rec.Kind = audit.KindConnect
-	ex.rec.Decision = &audit.Decision{Allow: true, Mode: g.engine.Mode(), Reason: "destination allows this client", Destination: dest.Name}
-	ex.rec.Response = &audit.Response{Status: http.StatusOK}
-	ex.rec.Detail = map[string]string{}
+	fl.rec.Kind = audit.KindConnect
+	fl.rec.Decision = &audit.Decision{Allow: true, Mode: g.engine.Mode(), Reason: "destination allows this client", Destination: dest.Name}
+	fl.rec.Response = &audit.Response{Status: http.StatusOK}
+	fl.rec.Detail = map[string]string{}
 	if len(leaf.Certificate) > 0 {
-		ex.rec.Detail["leaf_sha256"] = sha256Hex(leaf.Certificate[0])
+		fl.rec.Detail["leaf_sha256"] = sha256Hex(leaf.Certificate[0])
 	}
-	if _, err := bw.WriteString("HTTP/1.1 200 Connection established\r\n" + RequestIDHeader + ": " + ex.id + "\r\n\r\n"); err == nil {
+	if _, err := bw.WriteString("HTTP/1.1 200 Connection established\r\n" + RequestIDHeader + ": " + fl.id + "\r\n\r\n"); err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
-		ex.rec.Detail["error"] = "client went away before the tunnel opened"
-		s.writeRecord(ctx, ex)
+		fl.rec.Detail["error"] = "client went away before the tunnel opened"
+		s.writeRecord(ctx, fl)
 		return
 	}
 	var inner net.Conn = conn
@@ -226,14 +207,14 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 	_ = conn.SetDeadline(s.now().Add(s.limits.HeaderTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		s.log.Debug().Err(err).Str("host", host).Msg("intercept handshake failed")
-		ex.rec.Detail["error"] = "client TLS handshake failed"
-		s.writeRecord(ctx, ex)
+		fl.rec.Detail["error"] = "client TLS handshake failed"
+		s.writeRecord(ctx, fl)
 		return
 	}
 	cs := tc.ConnectionState()
-	ex.rec.Detail["client_tls_version"] = tlsVersionName(cs.Version)
-	ex.rec.Detail["client_cipher"] = cipherName(cs.CipherSuite)
-	if !s.writeRecord(ctx, ex) {
+	fl.rec.Detail["client_tls_version"] = tlsVersionName(cs.Version)
+	fl.rec.Detail["client_cipher"] = cipherName(cs.CipherSuite)
+	if !s.writeRecord(ctx, fl) {
 		return // fail closed: no request goes through a tunnel that is not on record
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -246,108 +227,124 @@ func mustPeek(br *bufio.Reader) []byte {
 }
 
 // target works out host, port and the URL to send upstream.
-func (s *Server) target(pr *parsedRequest, tun *tunnel) (host string, port int, u *url.URL, status int, reason string) {
+func (s *Server) target(pr *parsedRequest, tun *tunnel) (host string, port int, u *url.URL, ref *refusal) {
 	if tun != nil {
 		// Inside a tunnel: origin-form, and Host must name the CONNECT authority.
 		if !strings.HasPrefix(pr.Target, "/") {
-			return "", 0, nil, http.StatusBadRequest, "absolute-form request inside a tunnel"
+			return "", 0, nil, malformed(http.StatusBadRequest, "absolute-form request inside a tunnel")
 		}
 		hv := pr.Header["Host"]
 		if len(hv) != 1 {
-			return "", 0, nil, http.StatusBadRequest, "exactly one Host header is required"
+			return "", 0, nil, malformed(http.StatusBadRequest, "exactly one Host header is required")
 		}
 		h, prt, err := policy.SplitHostPort(hv[0], 443)
 		if err != nil || h != tun.host || prt != tun.port {
-			return "", 0, nil, http.StatusForbidden, "Host does not match the CONNECT authority"
+			return "", 0, nil, deny(http.StatusForbidden, "Host does not match the CONNECT authority")
 		}
 		pu, err := url.ParseRequestURI(pr.Target)
 		if err != nil {
-			return "", 0, nil, http.StatusBadRequest, "invalid request target"
+			return "", 0, nil, malformed(http.StatusBadRequest, "invalid request target")
 		}
-		return tun.host, tun.port, pu, 0, ""
+		return tun.host, tun.port, pu, nil
 	}
 	if strings.HasPrefix(pr.Target, "/") {
-		return "", 0, nil, http.StatusBadRequest, "not a proxy request (origin-form target)"
+		return "", 0, nil, malformed(http.StatusBadRequest, "not a proxy request (origin-form target)")
 	}
 	pu, err := requestURL(pr.Target)
 	if err != nil {
-		return "", 0, nil, http.StatusBadRequest, err.Error()
+		return "", 0, nil, malformed(http.StatusBadRequest, err.Error())
 	}
 	switch pu.Scheme {
 	case "http":
 	case "https":
-		return "", 0, nil, http.StatusBadRequest, "use CONNECT for https:// URLs"
+		return "", 0, nil, malformed(http.StatusBadRequest, "use CONNECT for https:// URLs")
 	default:
-		return "", 0, nil, http.StatusBadRequest, "unsupported scheme"
+		return "", 0, nil, malformed(http.StatusBadRequest, "unsupported scheme")
 	}
 	// Origination: http://host[:port]/ is sent as TLS to port 443 unless a
 	// port is given.
 	h, prt, err := policy.SplitHostPort(pu.Host, 443)
 	if err != nil {
-		return "", 0, nil, http.StatusBadRequest, "invalid host"
+		return "", 0, nil, malformed(http.StatusBadRequest, "invalid host")
 	}
-	return h, prt, pu, 0, ""
+	return h, prt, pu, nil
 }
 
-// handleRequest runs one request through the pipeline. It reports whether
-// the connection may carry another request.
+// clientRequest is what a client's request brings besides its flight: the
+// connection's reader and writer, the parsed head, its tunnel, and its body
+// once read.
+type clientRequest struct {
+	br          *bufio.Reader
+	bw          *bufio.Writer
+	pr          *parsedRequest
+	tun         *tunnel
+	body        *limitedBody
+	bodyPending bool // a body is still unread on the connection
+}
+
+// handleRequest runs one client request through the pipeline. It reports
+// whether the connection may carry another request.
 func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.Writer, p *peer, tun *tunnel, pr *parsedRequest) bool {
-	ex := s.newExchange(p, tun)
-	ex.rec.Request = &audit.Request{Method: pr.Method}
-	bodyPending := pr.Length != 0
-	id, g, err := s.identifyInto(ex, p)
-	if err != nil {
-		status, reason := identityError(err)
-		return s.finishError(ctx, bw, ex, status, reason, true)
+	fl := s.newFlight(p, tun)
+	fl.rec.Request = &audit.Request{Method: pr.Method}
+	cr := &clientRequest{br: br, bw: bw, pr: pr, tun: tun, bodyPending: pr.Length != 0}
+	resp, ref := s.runClient(ctx, fl, p, cr)
+	if ref != nil {
+		return s.finishError(ctx, bw, fl, ref)
 	}
-	host, port, u, status, reason := s.target(pr, tun)
-	if status != 0 {
-		return s.finishError(ctx, bw, ex, status, reason, true)
+	defer resp.Body.Close()
+	return s.relay(ctx, bw, fl, pr, resp, cr.body)
+}
+
+// runClient takes a client's request through the stages: identify, the
+// request's own checks, authorize, the body (and EWS inspection),
+// credential, forward. It returns the upstream response to relay, or the
+// refusal to finish with.
+func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientRequest) (*http.Response, *refusal) {
+	pr := cr.pr
+	if ref := s.identify(fl, p); ref != nil {
+		return nil, ref
 	}
-	ex.rec.Request.Host, ex.rec.Request.Port = host, port
-	ex.rec.Request.Path = u.EscapedPath()
+	host, port, u, ref := s.target(pr, cr.tun)
+	if ref != nil {
+		return nil, ref
+	}
+	fl.host, fl.port = host, port
+	fl.rec.Request.Host, fl.rec.Request.Port = host, port
+	fl.rec.Request.Path = u.EscapedPath()
 	if reason := methodOverride(pr.Header, u.RawQuery); reason != "" {
 		// Policy decides on the request method; an override would let
 		// the upstream act on another one.
-		return s.finishError(ctx, bw, ex, http.StatusBadRequest, reason, true)
+		return nil, malformed(http.StatusBadRequest, reason)
 	}
 
 	subjects := pr.Header[SubjectHeader]
 	if len(subjects) > 1 {
-		return s.finishError(ctx, bw, ex, http.StatusBadRequest, "more than one "+SubjectHeader+" header", true)
+		return nil, malformed(http.StatusBadRequest, "more than one "+SubjectHeader+" header")
 	}
-	subject := ""
 	if len(subjects) == 1 {
-		subject = subjects[0]
+		fl.subject = subjects[0]
 	}
-	ex.rec.Subject = subject
+	fl.rec.Subject = fl.subject
 	if pr.Length > s.limits.MaxBodyBytes {
-		return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "request body too large", true)
+		return nil, malformed(http.StatusRequestEntityTooLarge, "request body too large")
 	}
 
-	d := g.engine.Decide(&policy.Request{Client: id, Method: pr.Method, Host: host, Port: port, Path: u.EscapedPath(), Subject: subject})
-	s.recordDecision(ex, d)
-	if !d.Allow || d.Dest == nil {
-		reason := d.Reason
-		if d.Allow {
-			reason = "monitor mode cannot forward to a host without a destination"
-			ex.rec.Decision.Allow = false
+	if ref := s.authorize(fl, &policy.Request{Client: fl.client, Method: pr.Method, Host: host, Port: port, Path: u.EscapedPath(), Subject: fl.subject}); ref != nil {
+		if ref.class == classDeny {
+			ref.closeIf(cr.bodyPending)
 		}
-		return s.finishError(ctx, bw, ex, http.StatusForbidden, reason, bodyPending)
+		return nil, ref
 	}
-	dest := d.Dest
-
-	// Before anything leaves: the audit log must be writable.
-	if err := s.opt.Audit.Healthy(); err != nil && s.opt.FailClosed {
-		return s.finishError(ctx, bw, ex, http.StatusServiceUnavailable, "audit log unavailable", true)
-	}
+	dest := fl.route
 
 	if pr.Expect {
-		if _, err := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil || bw.Flush() != nil {
-			return false
+		if _, err := cr.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil || cr.bw.Flush() != nil {
+			return nil, fail(0, "client went away before 100 Continue")
 		}
 	}
-	body := newLimitedBody(bodyReader(br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
+	body := newLimitedBody(bodyReader(cr.br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
+	cr.body = body
 	var outBody io.Reader = body
 	length := pr.Length
 	var replay []byte // set when the body is buffered and can be sent again
@@ -358,7 +355,7 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 		// anything is forwarded; only a body larger than this is streamed.
 		buf, all, err := body.prefetch(chunkPrefetchBytes)
 		if err != nil {
-			return s.bodyFailure(ctx, bw, ex, body, err)
+			return nil, s.bodyFailure(fl, body, err)
 		}
 		prefetched, prefetchedAll = buf, all
 	}
@@ -366,28 +363,25 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 	if dest.EWS != nil {
 		buf, err := io.ReadAll(io.LimitReader(body, s.limits.MaxEWSBodyBytes+1))
 		if err != nil && !body.tooBig.Load() {
-			return s.bodyFailure(ctx, bw, ex, body, err)
+			return nil, s.bodyFailure(fl, body, err)
 		}
 		if err != nil || int64(len(buf)) > s.limits.MaxEWSBodyBytes {
-			return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "EWS request too large to inspect", true)
+			return nil, malformed(http.StatusRequestEntityTooLarge, "EWS request too large to inspect")
 		}
-		bodyPending = false
+		cr.bodyPending = false
 		er, err := policy.ParseEWS(bytes.NewReader(buf), s.limits.MaxEWSBodyBytes)
 		if err == nil {
 			err = ewsHeaderProblem(pr.Header, er.Operation)
 		}
 		if err != nil {
-			reason := ewsRefusalReason(err)
-			ex.rec.Decision.Allow = false
-			ex.rec.Decision.Reason = reason
-			return s.finishError(ctx, bw, ex, http.StatusForbidden, reason, false)
+			return nil, deny(http.StatusForbidden, ewsRefusalReason(err)).closeIf(false)
 		}
-		ex.rec.Request.Operation = er.Operation
-		s.ewsItems.Resolve(dest.Name, subject, er)
-		ed := g.engine.DecideEWS(dest, subject, er)
-		s.recordDecision(ex, ed)
+		fl.rec.Request.Operation = er.Operation
+		s.ewsItems.Resolve(dest.Name, fl.subject, er)
+		ed := fl.g.engine.DecideEWS(dest, fl.subject, er)
+		s.recordDecision(fl, ed)
 		if !ed.Allow {
-			return s.finishError(ctx, bw, ex, http.StatusForbidden, ed.Reason, false)
+			return nil, deny(http.StatusForbidden, ed.Reason).closeIf(false)
 		}
 		if !ed.WouldDeny {
 			ewsReq = er
@@ -424,46 +418,34 @@ func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.
 			delete(out.Header, k)
 		}
 	}
-	var inj *Injection
-	if dest.Credential != "" {
-		out.Header.Del("Authorization")
-		out.Header.Del("Cookie")
-		inj, status, reason = s.inject(ctx, ex, dest, subject, host)
-		if status != 0 {
-			return s.finishError(ctx, bw, ex, status, reason, bodyPending)
-		}
-		out.Header.Set(inj.Header, inj.Value)
+	if ref := s.credential(ctx, fl, out); ref != nil {
+		return nil, ref.closeIf(cr.bodyPending)
 	}
 
-	resp, err := s.roundTrip(ctx, g, dest, ex, out, outBody, length)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && inj != nil && replay != nil {
+	resp, err := s.forward(ctx, fl, out, outBody, length)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && fl.inj != nil && replay != nil {
 		// The injected token was refused: drop it and try once more with a fresh one.
 		resp.Body.Close()
-		s.opt.Injector.Invalidate(dest.Credential, subject, inj.TokenFP)
-		inj, status, reason = s.inject(ctx, ex, dest, subject, host)
-		if status != 0 {
-			return s.finishError(ctx, bw, ex, status, reason, false)
+		if _, ref := s.retryCredential(ctx, fl, out); ref != nil {
+			return nil, ref.closeIf(false)
 		}
-		out.Header.Set(inj.Header, inj.Value)
-		resp, err = s.roundTrip(ctx, g, dest, ex, out, bytes.NewReader(replay), int64(len(replay)))
+		resp, err = s.forward(ctx, fl, out, bytes.NewReader(replay), int64(len(replay)))
 	}
-	ex.rec.Request.Bytes = body.n.Load()
+	fl.rec.Request.Bytes = body.n.Load()
 	if err != nil {
 		if body.tooBig.Load() {
-			return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "request body too large", true)
+			return nil, malformed(http.StatusRequestEntityTooLarge, "request body too large")
 		}
 		if body.failed.Load() {
-			return s.bodyFailure(ctx, bw, ex, body, err)
+			return nil, s.bodyFailure(fl, body, err)
 		}
-		status, reason := s.upstreamFailure(ex, err)
-		return s.finishError(ctx, bw, ex, status, reason, true)
+		return nil, s.upstreamRefusal(fl, err)
 	}
 	if ewsReq != nil {
-		// Before the deferred Close, so that Close stops the watcher.
-		resp.Body = s.ewsItems.Watch(dest.Name, subject, ewsReq, resp.Body)
+		// Before the caller's deferred Close, so that Close stops the watcher.
+		resp.Body = s.ewsItems.Watch(dest.Name, fl.subject, ewsReq, resp.Body)
 	}
-	defer resp.Body.Close()
-	return s.relay(ctx, bw, ex, pr, resp, body)
+	return resp, nil
 }
 
 // chunkPrefetchBytes is how much of a chunked request body is read and
@@ -474,18 +456,18 @@ const chunkPrefetchBytes = 1 << 20
 // (413), a trailer section over max_header_bytes (431), or malformed or cut
 // short (400). It is the client's fault, not the upstream's, and is audited
 // so; the connection is closed, its framing being lost.
-func (s *Server) bodyFailure(ctx context.Context, bw *bufio.Writer, ex *exchange, body *limitedBody, err error) bool {
-	ex.rec.Request.Bytes = body.n.Load()
-	if ex.rec.Upstream != nil {
-		ex.rec.Upstream.Error = ""
+func (s *Server) bodyFailure(fl *flight, body *limitedBody, err error) *refusal {
+	fl.rec.Request.Bytes = body.n.Load()
+	if fl.rec.Upstream != nil {
+		fl.rec.Upstream.Error = ""
 	}
 	switch {
 	case body.tooBig.Load() || errors.Is(err, errBodyTooLarge):
-		return s.finishError(ctx, bw, ex, http.StatusRequestEntityTooLarge, "request body too large", true)
+		return malformed(http.StatusRequestEntityTooLarge, "request body too large")
 	case errors.Is(err, errTrailerTooLarge):
-		return s.finishError(ctx, bw, ex, http.StatusRequestHeaderFieldsTooLarge, "chunked trailer section too large", true)
+		return malformed(http.StatusRequestHeaderFieldsTooLarge, "chunked trailer section too large")
 	}
-	return s.finishError(ctx, bw, ex, http.StatusBadRequest, "malformed or incomplete request body", true)
+	return malformed(http.StatusBadRequest, "malformed or incomplete request body")
 }
 
 func hostPort(host string, port int) string {
@@ -498,125 +480,31 @@ func hostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-func (s *Server) recordDecision(ex *exchange, d policy.Decision) {
-	ad := &audit.Decision{Allow: d.Allow, Mode: d.Mode, Rule: d.Rule, Reason: d.Reason, WouldDeny: d.WouldDeny}
-	if d.Dest != nil {
-		ad.Destination = d.Dest.Name
-		ex.dest = d.Dest.Name
-	}
-	ex.rec.Decision = ad
-}
-
-// inject obtains the destination's credential for this subject.
-func (s *Server) inject(ctx context.Context, ex *exchange, dest *policy.Dest, subject, host string) (*Injection, int, string) {
-	ex.rec.Credential = &audit.Credential{Name: dest.Credential}
-	if s.opt.Injector == nil {
-		return nil, http.StatusServiceUnavailable, "no credential source is configured"
-	}
-	inj, err := s.opt.Injector.Authorize(ctx, dest.Credential, subject)
-	if err != nil {
-		s.log.Warn().Str("credential", dest.Credential).Err(err).Msg("no credential")
-		return nil, http.StatusServiceUnavailable, "credential unavailable: " + err.Error()
-	}
-	ex.rec.Credential.TokenFP = inj.TokenFP
-	if inj.InstanceHost != "" && !strings.EqualFold(inj.InstanceHost, host) {
-		return nil, http.StatusForbidden, "request host is not the credential's instance host"
-	}
-	if inj.Header == "" {
-		inj.Header = "Authorization"
-	}
-	return inj, 0, ""
-}
-
-func (s *Server) roundTrip(ctx context.Context, g *generation, dest *policy.Dest, ex *exchange, out *http.Request, body io.Reader, length int64) (*http.Response, error) {
-	var remote string
-	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
-		if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
-			remote = ap.Addr().String()
-		}
-	}}
-	// A shallow copy is enough: only Body and ContentLength differ per try.
-	req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
-	switch {
-	case length == 0:
-		req.Body, req.ContentLength = http.NoBody, 0
-	default:
-		rc, ok := body.(io.ReadCloser)
-		if !ok {
-			rc = io.NopCloser(body)
-		}
-		req.Body, req.ContentLength = rc, length
-	}
-	resp, err := g.up.transport(dest).RoundTrip(req)
-	up := &audit.Upstream{IP: remote, CABundle: dest.CABundle, ClientCert: dest.ClientCert}
-	ex.rec.Upstream = up
-	if err != nil {
-		return nil, err
-	}
-	if resp.TLS != nil {
-		cs := resp.TLS
-		up.TLSVersion = tlsVersionName(cs.Version)
-		up.Cipher = cipherName(cs.CipherSuite)
-		if len(cs.PeerCertificates) > 0 {
-			up.CertSHA256, up.Issuer = s.certFacts(cs.PeerCertificates[0])
-		}
-	}
-	return resp, nil
-}
-
-// upstreamFailure maps a transport error to a status and names the reason.
-func (s *Server) upstreamFailure(ex *exchange, err error) (int, string) {
-	var ue *UpstreamError
-	if errors.As(err, &ue) {
-		ex.rec.Upstream.Error = ue.Reason
-		s.metrics.upstreamFailures.WithLabelValues(ue.Reason).Inc()
-		s.log.Warn().Str("destination", ex.dest).Str("reason", ue.Reason).Err(ue.Err).Msg("upstream refused")
-		if ue.Reason == ReasonSSRF {
-			return http.StatusForbidden, "upstream address not allowed"
-		}
-		return http.StatusBadGateway, "upstream " + strings.ReplaceAll(ue.Reason, "_", " ")
-	}
-	// With TLS 1.3 the server judges our client certificate after the
-	// handshake has completed on our side, so its alert arrives here.
-	var ae tls.AlertError
-	if errors.As(err, &ae) || strings.Contains(err.Error(), "remote error: tls:") {
-		return s.upstreamFailure(ex, &UpstreamError{Reason: classifyTLS(err), Err: err})
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		ex.rec.Upstream.Error = "timeout"
-		return http.StatusGatewayTimeout, "upstream timeout"
-	}
-	ex.rec.Upstream.Error = "transport"
-	s.log.Warn().Str("destination", ex.dest).Err(err).Msg("upstream request failed")
-	return http.StatusBadGateway, "upstream request failed"
-}
-
 // relay writes the audit record, then the upstream response. The record
 // comes first: in fsync=always mode the client learns nothing until the
 // record is durable.
-func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *parsedRequest, resp *http.Response, body *limitedBody) bool {
+func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *parsedRequest, resp *http.Response, body *limitedBody) bool {
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The gateway never asks for an upgrade (Upgrade is hop-by-hop and
 		// dropped), so a 101 is unsolicited: relaying it would leave the
 		// client waiting on a protocol nobody speaks.
-		if ex.rec.Upstream != nil {
-			ex.rec.Upstream.Error = "unsolicited_upgrade"
+		if fl.rec.Upstream != nil {
+			fl.rec.Upstream.Error = "unsolicited_upgrade"
 		}
-		return s.finishError(ctx, bw, ex, http.StatusBadGateway, "upstream switched protocols unasked (101)", true)
+		return s.finishError(ctx, bw, fl, fail(http.StatusBadGateway, "upstream switched protocols unasked (101)"))
 	}
 	hasBody := bodyAllowed(pr.Method, resp.StatusCode)
-	ex.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
+	fl.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
 	if !hasBody {
-		ex.rec.Response.Bytes = 0
+		fl.rec.Response.Bytes = 0
 	}
-	if !s.writeRecord(ctx, ex) {
-		return s.writeError(bw, ex, http.StatusServiceUnavailable, "audit log unavailable", true)
+	if !s.writeRecord(ctx, fl) {
+		return s.writeError(bw, fl, http.StatusServiceUnavailable, "audit log unavailable", true)
 	}
 	h := resp.Header
 	stripHopByHop(h)
 	h.Del("Content-Length")
-	h.Set(RequestIDHeader, ex.id)
+	h.Set(RequestIDHeader, fl.id)
 	// The request body must be fully read before the connection can carry
 	// another request; if the upstream stopped reading early, close.
 	// If the transport still holds the body (the upstream answered before
@@ -680,36 +568,19 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, ex *exchange, pr *
 	if bw.Flush() != nil {
 		return false
 	}
-	s.metrics.observe(ex.dest, decisionLabel(ex.rec.Decision), s.now().Sub(ex.start))
+	s.metrics.observe(fl.dest, decisionLabel(fl.rec.Decision), s.now().Sub(fl.start))
 	return !closeAfter
 }
 
-// finishError records a refused request and answers it. It reports whether
-// the connection may continue.
-func (s *Server) finishError(ctx context.Context, bw *bufio.Writer, ex *exchange, status int, reason string, closeConn bool) bool {
-	switch d := ex.rec.Decision; {
-	case d == nil:
-		ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
-	case !d.Allow:
-		d.Reason = reason
-	case status == http.StatusForbidden || status == http.StatusProxyAuthRequired:
-		// Policy allowed the request line but a later check refused it
-		// (the credential's instance host, say): that is a deny.
-		d.Allow, d.Reason = false, reason
-	default:
-		// Allowed by policy, failed later (upstream TLS, no credential,
-		// limits): the decision stands and the failure is recorded beside it.
-		if ex.rec.Detail == nil {
-			ex.rec.Detail = map[string]string{}
-		}
-		ex.rec.Detail["error"] = reason
+// finishError finishes a client's refused request: the one audit record
+// (finish), then the error response. It reports whether the connection may
+// continue.
+func (s *Server) finishError(ctx context.Context, bw *bufio.Writer, fl *flight, ref *refusal) bool {
+	status, reason := s.finish(ctx, fl, ref)
+	if status == 0 {
+		return false // the client is gone: nobody to answer
 	}
-	ex.rec.Response = &audit.Response{Status: status}
-	if !s.writeRecord(ctx, ex) && status != http.StatusServiceUnavailable {
-		status, reason = http.StatusServiceUnavailable, "audit log unavailable"
-	}
-	s.metrics.observe(ex.dest, decisionLabel(ex.rec.Decision), s.now().Sub(ex.start))
-	return s.writeError(bw, ex, status, reason, closeConn)
+	return s.writeError(bw, fl, status, reason, ref.close)
 }
 
 func (s *Server) mode() string {
@@ -731,12 +602,12 @@ func decisionLabel(d *audit.Decision) string {
 	return "deny"
 }
 
-// writeRecord writes the exchange's audit record; false means it is not durable.
-func (s *Server) writeRecord(ctx context.Context, ex *exchange) bool {
-	ex.rec.DurationMS = float64(s.now().Sub(ex.start).Microseconds()) / 1000
-	if err := s.opt.Audit.Write(context.WithoutCancel(ctx), ex.rec); err != nil {
+// writeRecord writes the flight's audit record; false means it is not durable.
+func (s *Server) writeRecord(ctx context.Context, fl *flight) bool {
+	fl.rec.DurationMS = float64(s.now().Sub(fl.start).Microseconds()) / 1000
+	if err := s.opt.Audit.Write(context.WithoutCancel(ctx), fl.rec); err != nil {
 		s.metrics.auditFailures.Inc()
-		s.log.Error().Err(err).Str("request_id", ex.id).Msg("audit record not written")
+		s.log.Error().Err(err).Str("request_id", fl.id).Msg("audit record not written")
 		return !s.opt.FailClosed
 	}
 	return true
@@ -748,7 +619,7 @@ type errorBody struct {
 	Reason    string `json:"reason"`
 }
 
-func (s *Server) writeError(bw *bufio.Writer, ex *exchange, status int, reason string, closeConn bool) bool {
+func (s *Server) writeError(bw *bufio.Writer, fl *flight, status int, reason string, closeConn bool) bool {
 	kind := "denied"
 	switch {
 	case status == http.StatusBadRequest || status == http.StatusRequestHeaderFieldsTooLarge || status == http.StatusRequestEntityTooLarge || status == http.StatusExpectationFailed:
@@ -760,11 +631,11 @@ func (s *Server) writeError(bw *bufio.Writer, ex *exchange, status int, reason s
 	case status == http.StatusTooManyRequests:
 		kind = "limited"
 	}
-	b, _ := json.Marshal(errorBody{Error: kind, RequestID: ex.id, Reason: reason})
+	b, _ := json.Marshal(errorBody{Error: kind, RequestID: fl.id, Reason: reason})
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	h.Set(RequestIDHeader, ex.id)
+	h.Set(RequestIDHeader, fl.id)
 	h.Set("Cache-Control", "no-store")
 	if status == http.StatusProxyAuthRequired {
 		// RFC 9110 requires a challenge; the only accepted "credential" is a

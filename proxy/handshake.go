@@ -194,16 +194,16 @@ func (g *handshakeGuard) flushAll() {
 }
 
 // summary builds the aggregate record for one source's interval.
-func (g *handshakeGuard) summary(src netip.Addr, e *hsSource) *exchange {
-	ex := &exchange{id: newID(), start: g.s.now()}
+func (g *handshakeGuard) summary(src netip.Addr, e *hsSource) *flight {
+	fl := &flight{id: newID(), start: g.s.now()}
 	ip := src.String()
 	if src == overflowSource {
 		ip = "*"
 	}
 	reasons, _ := json.Marshal(e.counts)
-	ex.rec = &audit.Record{
-		Time:     ex.start.UTC(),
-		ID:       ex.id,
+	fl.rec = &audit.Record{
+		Time:     fl.start.UTC(),
+		ID:       fl.id,
 		Kind:     audit.KindHTTP,
 		Client:   &audit.Client{IP: ip},
 		Decision: &audit.Decision{Allow: false, Mode: g.s.mode(), Reason: "client TLS handshake failures (summary)"},
@@ -217,5 +217,5 @@ func (g *handshakeGuard) summary(src netip.Addr, e *hsSource) *exchange {
 			"interval":  g.interval.String(),
 		},
 	}
-	return ex
+	return fl
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/internal/testpki"
-	"github.com/syncgate/syncgate/proxy"
+	"github.com/syncgate/syncgate/vault"
 )
 
 // tokenIssuer is an Injector that hands out numbered tokens and counts
@@ -22,7 +22,7 @@ type tokenIssuer struct {
 	instance    string
 }
 
-func (ti *tokenIssuer) Authorize(_ context.Context, credential, subject string) (*proxy.Injection, error) {
+func (ti *tokenIssuer) Authorize(_ context.Context, credential, subject string) (*vault.Injection, error) {
 	ti.mu.Lock()
 	defer ti.mu.Unlock()
 	if ti.fail != nil {
@@ -32,7 +32,7 @@ func (ti *tokenIssuer) Authorize(_ context.Context, credential, subject string) 
 		ti.n = 1
 	}
 	tok := "tok-" + credential + "-" + itoa(ti.n)
-	return &proxy.Injection{Credential: credential, Header: "Authorization", Value: "Bearer " + tok, TokenFP: "fp" + itoa(ti.n), InstanceHost: ti.instance}, nil
+	return &vault.Injection{Credential: credential, Header: "Authorization", Value: "Bearer " + tok, TokenFP: "fp" + itoa(ti.n), InstanceHost: ti.instance}, nil
 }
 
 func (ti *tokenIssuer) Invalidate(credential, subject, fp string) {

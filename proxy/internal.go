@@ -34,92 +34,79 @@ func (s *Server) InternalTransport(client, kind string) http.RoundTripper {
 	return &internalTransport{s: s, client: client, kind: kind}
 }
 
+// RoundTrip runs the gateway's own request through the pipeline a client's
+// request takes (identify as the named client, authorize, credential,
+// forward); monitor mode applies as it does to clients. A refusal is
+// audited like a client's and returned as an error: ErrInternalDenied for a
+// deny or a bad request, the failure's reason otherwise.
 func (t *internalTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := t.s
 	ctx := req.Context()
-	ex := &exchange{id: newID(), start: s.now()}
-	ex.rec = &audit.Record{
-		Time:    ex.start.UTC(),
-		ID:      ex.id,
+	fl := &flight{id: newID(), start: s.now(), internal: true}
+	fl.rec = &audit.Record{
+		Time:    fl.start.UTC(),
+		ID:      fl.id,
 		Kind:    t.kind,
 		Client:  &audit.Client{Name: t.client, IP: "gateway", Identity: "internal"},
 		Request: &audit.Request{Method: req.Method, Path: req.URL.EscapedPath()},
 	}
-	closeBody := func() {
-		if req.Body != nil {
+	resp, ref := t.run(ctx, fl, req)
+	if ref != nil {
+		_, reason := s.finish(ctx, fl, ref)
+		if ref.class == classFail {
+			return nil, fmt.Errorf("token request to %s: %s", fl.host, reason)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInternalDenied, reason)
+	}
+	// relay: the record first, then the response to the caller.
+	fl.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
+	if !s.writeRecord(ctx, fl) {
+		resp.Body.Close()
+		return nil, errors.New("audit log unavailable")
+	}
+	s.metrics.observe(fl.dest, decisionLabel(fl.rec.Decision), s.now().Sub(fl.start))
+	return resp, nil
+}
+
+// run takes the request through the stages. The request body is closed on
+// every path, as a RoundTripper must.
+func (t *internalTransport) run(ctx context.Context, fl *flight, req *http.Request) (*http.Response, *refusal) {
+	s := t.s
+	sent := false
+	defer func() {
+		if !sent && req.Body != nil {
 			req.Body.Close()
 		}
-	}
-	g := s.gen.Load()
-	if g == nil {
-		closeBody()
-		return nil, errors.New("no policy loaded")
-	}
+	}()
 	if req.URL.Scheme != "https" {
-		closeBody()
-		return nil, t.refuse(ctx, ex, "only https:// token endpoints are allowed", http.StatusBadRequest)
+		return nil, malformed(http.StatusBadRequest, "only https:// token endpoints are allowed")
 	}
 	host, port, err := policy.SplitHostPort(req.URL.Host, 443)
 	if err != nil {
-		closeBody()
-		return nil, t.refuse(ctx, ex, "invalid host", http.StatusBadRequest)
+		return nil, malformed(http.StatusBadRequest, "invalid host")
 	}
-	ex.rec.Request.Host, ex.rec.Request.Port = host, port
-	id, ok := g.engine.ClientByName(t.client)
-	if !ok {
-		closeBody()
-		return nil, t.refuse(ctx, ex, fmt.Sprintf("policy has no client %q for the gateway's own requests", t.client), http.StatusForbidden)
+	fl.host, fl.port = host, port
+	fl.rec.Request.Host, fl.rec.Request.Port = host, port
+	if ref := s.identifyInternal(fl, t.client); ref != nil {
+		return nil, ref
 	}
-	d := g.engine.Decide(&policy.Request{Client: id, Method: req.Method, Host: host, Port: port, Path: req.URL.EscapedPath()})
-	s.recordDecision(ex, d)
-	if !d.Allow || d.Dest == nil || d.WouldDeny {
-		closeBody()
-		reason := d.Reason
-		if d.Allow {
-			reason = "monitor mode does not apply to the gateway's own requests"
-		}
-		ex.rec.Decision.Allow = false
-		return nil, t.refuse(ctx, ex, reason, http.StatusForbidden)
-	}
-	if d.Dest.Credential != "" {
-		closeBody()
-		ex.rec.Decision.Allow = false
-		return nil, t.refuse(ctx, ex, "a token endpoint destination must not carry a credential", http.StatusForbidden)
-	}
-	if err := s.opt.Audit.Healthy(); err != nil && s.opt.FailClosed {
-		closeBody()
-		return nil, t.refuse(ctx, ex, "audit log unavailable", http.StatusServiceUnavailable)
+	if ref := s.authorize(fl, &policy.Request{Client: fl.client, Method: req.Method, Host: host, Port: port, Path: req.URL.EscapedPath()}); ref != nil {
+		return nil, ref
 	}
 	out := req.Clone(ctx)
 	out.URL = &url.URL{Scheme: "https", Host: hostPort(host, port), Path: req.URL.Path, RawPath: req.URL.RawPath, RawQuery: req.URL.RawQuery}
 	out.Host = hostPort(host, port)
+	if ref := s.credential(ctx, fl, out); ref != nil {
+		return nil, ref
+	}
 	var body = req.Body
 	if body == nil {
 		body = http.NoBody
 	}
-	resp, err := s.roundTrip(ctx, g, d.Dest, ex, out, body, req.ContentLength)
+	sent = true // the transport closes it from here on
+	resp, err := s.forward(ctx, fl, out, body, req.ContentLength)
 	if err != nil {
-		status, reason := s.upstreamFailure(ex, err)
-		ex.rec.Response = &audit.Response{Status: status}
-		s.writeRecord(ctx, ex)
-		return nil, fmt.Errorf("token request to %s: %s", host, reason)
+		return nil, s.upstreamRefusal(fl, err)
 	}
-	ex.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
-	if !s.writeRecord(ctx, ex) {
-		resp.Body.Close()
-		return nil, errors.New("audit log unavailable")
-	}
-	s.metrics.observe(ex.dest, decisionLabel(ex.rec.Decision), s.now().Sub(ex.start))
 	return resp, nil
-}
-
-func (t *internalTransport) refuse(ctx context.Context, ex *exchange, reason string, status int) error {
-	if ex.rec.Decision == nil {
-		ex.rec.Decision = &audit.Decision{Allow: false, Mode: t.s.mode()}
-	}
-	ex.rec.Decision.Reason = reason
-	ex.rec.Response = &audit.Response{Status: status}
-	t.s.writeRecord(ctx, ex)
-	t.s.metrics.observe(ex.dest, decisionLabel(ex.rec.Decision), t.s.now().Sub(ex.start))
-	return fmt.Errorf("%w: %s", ErrInternalDenied, reason)
 }

@@ -564,3 +564,35 @@ func TestHTTP10ClientGetsCloseDelimitedBody(t *testing.T) {
 		t.Fatalf("HTTP/1.0 response:\n%s", raw)
 	}
 }
+
+// Monitor mode is one rule for both entry points: the gateway's own request
+// (the token broker's) that policy would deny goes through, recorded as
+// would_deny, exactly like a client's.
+func TestMonitorModeSameForGatewayRequests(t *testing.T) {
+	h := newPKI(t)
+	up := newUpstream(t, upstreamOpts{cert: h.upCA.Issue(t, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS})
+	pol := strings.Replace(basePolicy, "mode: enforce", "mode: monitor", 1)
+	h.start(harnessOpts{policy: pol, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
+	c := &http.Client{Transport: h.srv.InternalTransport("sidecar", audit.KindToken)}
+	resp, err := c.Get("https://graph.test.example/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || up.count() != 1 {
+		t.Fatalf("monitor mode, gateway request: status %d, upstream hits %d", resp.StatusCode, up.count())
+	}
+	rs := h.records()
+	rec := rs[len(rs)-1]
+	if rec.Kind != audit.KindToken || !rec.Decision.Allow || !rec.Decision.WouldDeny || rec.Decision.Mode != "monitor" || rec.Response.Status != 200 {
+		t.Fatalf("record %+v %+v", rec, rec.Decision)
+	}
+	// No destination: refused for the gateway too, as a deny.
+	if _, err := c.Get("https://nowhere.test.example/"); !errors.Is(err, proxy.ErrInternalDenied) {
+		t.Fatalf("unknown host in monitor mode: %v", err)
+	}
+	rs = h.records()
+	if rec := rs[len(rs)-1]; rec.Decision.Allow || rec.Response.Status != 403 {
+		t.Fatalf("record %+v %+v", rec, rec.Decision)
+	}
+}

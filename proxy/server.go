@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/policy"
+	"github.com/syncgate/syncgate/vault"
 )
 
 // AuditWriter is where the gateway writes its records. Write must return
@@ -37,18 +39,11 @@ type LeafMinter interface {
 	Leaf(host string) (*tls.Certificate, error)
 }
 
-// Injection is a credential to put on an outgoing request.
-type Injection struct {
-	Credential   string
-	Header       string // usually "Authorization"
-	Value        string // never logged
-	TokenFP      string
-	InstanceHost string // when set, the request must go to this host
-}
-
-// Injector obtains credentials; the sync engine never holds them.
+// Injector obtains credentials; the sync engine never holds them. The
+// credential broker (*vault.Broker) is one; the Injection it returns is the
+// one credential shape shared by vault and proxy.
 type Injector interface {
-	Authorize(ctx context.Context, credential, subject string) (*Injection, error)
+	Authorize(ctx context.Context, credential, subject string) (*vault.Injection, error)
 	Invalidate(credential, subject, tokenFP string)
 }
 
@@ -73,7 +68,8 @@ type Limits struct {
 	EWSItemIDs int
 }
 
-// withDefaults fills zero fields with safe defaults.
+// withDefaults fills zero fields with safe defaults: the one place the
+// gateway's limits get theirs (the serve config passes zeros through).
 func (l Limits) withDefaults() Limits {
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = 32 << 10
@@ -105,6 +101,9 @@ func (l Limits) withDefaults() Limits {
 	if l.HandshakeAuditInterval <= 0 {
 		l.HandshakeAuditInterval = 10 * time.Second
 	}
+	if l.EWSItemIDs <= 0 {
+		l.EWSItemIDs = policy.DefaultEWSItemsPerDestination
+	}
 	return l
 }
 
@@ -117,11 +116,23 @@ type Network struct {
 
 // Options configure a Server.
 type Options struct {
-	TLSConfig   *tls.Config // listener TLS (client auth inside); required for TLS listeners
-	Intercept   LeafMinter  // required for CONNECT
-	Audit       AuditWriter // required
-	FailClosed  bool        // refuse requests while the audit log cannot be written
-	Injector    Injector    // nil: destinations with a credential are refused (503)
+	TLSConfig  *tls.Config // listener TLS (client auth inside); required for TLS listeners
+	Intercept  LeafMinter  // required for CONNECT
+	Audit      AuditWriter // required
+	FailClosed bool        // refuse requests while the audit log cannot be written
+	// Injector supplies credentials; nil (and no NewInjector): destinations
+	// with a credential are refused (503).
+	Injector Injector
+	// NewInjector builds the Injector once the server exists, given the
+	// server's transport for the gateway's own token requests (policy,
+	// SSRF guard, upstream TLS rules and audit as for a client's request,
+	// under the policy client TokenClient, audited as kind token). It is
+	// how the credential broker gets the proxy's transport through its
+	// constructor. Set Injector or NewInjector, not both.
+	NewInjector func(tokens http.RoundTripper) (Injector, error)
+	// TokenClient names the policy client of the token requests that
+	// NewInjector's transport sends.
+	TokenClient string
 	ClientCerts ClientCertSource
 	Network     Network
 	Limits      Limits
@@ -184,13 +195,23 @@ func New(o Options) (*Server, error) {
 		per:    make(map[string]int),
 	}
 	s.copyBufs.New = func() any { b := make([]byte, 32<<10); return &b }
-	s.ewsItems = policy.NewEWSItems(o.Limits.EWSItemIDs)
+	s.ewsItems = policy.NewEWSItems(s.limits.EWSItemIDs)
 	s.hs = newHandshakeGuard(s)
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
+	if o.NewInjector != nil {
+		if o.Injector != nil {
+			return nil, errors.New("proxy: set Injector or NewInjector, not both")
+		}
+		inj, err := o.NewInjector(s.InternalTransport(o.TokenClient, audit.KindToken))
+		if err != nil {
+			return nil, err
+		}
+		s.opt.Injector = inj
+	}
 	return s, nil
 }
 
@@ -415,9 +436,9 @@ func (s *Server) refuseConn(ctx context.Context, conn net.Conn, p *peer) {
 	if _, err := readHead(br, s.limits.MaxHeaderBytes); err != nil {
 		return
 	}
-	ex := s.newExchange(p, nil)
-	ex.rec.Decision = &audit.Decision{Allow: false, Mode: "enforce", Reason: "too many connections for this client"}
-	s.finishError(ctx, bw, ex, 429, "too many connections for this client", true)
+	fl := s.newFlight(p, nil)
+	fl.rec.Decision = &audit.Decision{Allow: false, Mode: "enforce", Reason: "too many connections for this client"}
+	s.finishError(ctx, bw, fl, deny(http.StatusTooManyRequests, "too many connections for this client"))
 }
 
 // bufConn lets a TLS server read bytes a client pipelined after CONNECT.
@@ -451,10 +472,10 @@ func (s *Server) recordHandshakeFailure(ctx context.Context, c net.Conn, reason 
 	if !s.hs.failed(p.source, reason) {
 		return // counted; written in the interval's summary record
 	}
-	ex := s.newExchange(p, nil)
-	ex.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
-	ex.rec.Response = &audit.Response{Status: 0}
-	s.writeRecord(ctx, ex)
+	fl := s.newFlight(p, nil)
+	fl.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
+	fl.rec.Response = &audit.Response{Status: 0}
+	s.writeRecord(ctx, fl)
 }
 
 func clientHandshakeReason(err error) string {

@@ -85,7 +85,7 @@ type BrokerOptions struct {
 	// OnToken receives every token request and rotation; may be nil.
 	OnToken func(ctx context.Context, ev TokenEvent)
 	Now     func() time.Time
-	Logger  *zerolog.Logger
+	Logger  zerolog.Logger // the zero Logger logs nothing
 	// Transit signs with Vault Transit keys ({transit: KEY}); a
 	// *VaultStore's Transit() when the store is Vault.
 	Transit Signer
@@ -150,11 +150,7 @@ func NewBroker(ctx context.Context, creds map[string]CredentialConfig, store Sto
 	if b.o.Now == nil {
 		b.o.Now = time.Now
 	}
-	if b.o.Logger != nil {
-		b.log = *b.o.Logger
-	} else {
-		b.log = zerolog.Nop()
-	}
+	b.log = b.o.Logger
 	if b.o.RefreshBefore <= 0 {
 		b.o.RefreshBefore = 5 * time.Minute
 	}

@@ -141,7 +141,7 @@ func (be *brokerEnv) broker(t *testing.T, creds map[string]CredentialConfig, tra
 	t.Helper()
 	logger := zerolog.New(be).Level(zerolog.DebugLevel)
 	b, err := NewBroker(context.Background(), creds, be.store, BrokerOptions{
-		HTTPClient: be.client, Now: be.clk.Now, Logger: &logger, Transit: transit,
+		HTTPClient: be.client, Now: be.clk.Now, Logger: logger, Transit: transit,
 		OnToken: func(_ context.Context, ev TokenEvent) {
 			be.evMu.Lock()
 			be.events = append(be.events, ev)
@@ -483,7 +483,7 @@ func TestBrokerVaultOutageAndSharedCache(t *testing.T) {
 	tv := newTestVault(t)
 	t.Setenv("VAULT_MAX_RETRIES", "0") // fail fast while the relay is down
 	cfg, rl := tv.relayed(t, tv.rootAuth(t))
-	vs, err := OpenVaultStore(context.Background(), cfg, OpenOptions{Logf: t.Logf})
+	vs, err := OpenVaultStore(context.Background(), cfg, OpenOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	vapi "github.com/hashicorp/vault/api"
+	"github.com/rs/zerolog"
 
 	"github.com/syncgate/syncgate/emulate/clock"
 	emuvault "github.com/syncgate/syncgate/emulate/vault"
@@ -267,7 +268,7 @@ func (tv *testVault) config(auth VaultAuth) StoreConfig {
 
 func (tv *testVault) open(t *testing.T, auth VaultAuth) *VaultStore {
 	t.Helper()
-	s, err := OpenVaultStore(context.Background(), tv.config(auth), OpenOptions{Logf: t.Logf})
+	s, err := OpenVaultStore(context.Background(), tv.config(auth), OpenOptions{Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatalf("open vault store: %v", err)
 	}

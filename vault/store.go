@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Store errors, for errors.Is.
@@ -125,11 +127,10 @@ func (c *StoreConfig) ResolvePaths(dir string) {
 type OpenOptions struct {
 	// Now is the clock for version timestamps; time.Now when nil.
 	Now func() time.Time
-	// Logf receives operational messages (never secret values); may be nil.
-	Logf func(format string, args ...any)
-	// Errorf receives failures an operator must act on, such as a failed
-	// Vault login (never secret values); Logf when nil.
-	Errorf func(format string, args ...any)
+	// Logger receives operational messages at info and failures an
+	// operator must act on (a failed Vault login) at error; never a secret
+	// value. The zero Logger logs nothing.
+	Logger zerolog.Logger
 	// OnAuthChange is called when the Vault store loses its last valid
 	// token and cannot log in again (err says why), and again with nil
 	// when it has one anew. May be nil.

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // roleOpts shapes a test AppRole role.
@@ -97,6 +100,16 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// writeFileMode writes a file with the given mode (umask aside).
+func writeFileMode(t *testing.T, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := writeFile(t, name, content)
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // replaceFile swaps a file's content atomically, as an orchestrator would.
 func replaceFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -115,12 +128,18 @@ type logSink struct {
 	lines []string
 }
 
-func (l *logSink) f(level string) func(string, ...any) {
-	return func(format string, a ...any) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.lines = append(l.lines, level+" "+fmt.Sprintf(format, a...))
+// logger logs into the sink as "LEVEL message" lines.
+func (l *logSink) logger() zerolog.Logger { return zerolog.New(l) }
+
+func (l *logSink) Write(p []byte) (int, error) {
+	var e struct{ Level, Message string }
+	if err := json.Unmarshal(p, &e); err != nil {
+		return 0, err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.ToUpper(e.Level)+" "+e.Message)
+	return len(p), nil
 }
 
 func (l *logSink) String() string {
@@ -175,6 +194,8 @@ func TestVaultOpenFailures(t *testing.T) {
 		{"used wrapping token", tv.config(r.auth(writeFile(t, "wt", used))), "a wrapping token works once"},
 		{"bad token", tv.config(VaultAuth{Method: "token", TokenFile: writeFile(t, "tok", "hvs.not-a-token")}), "the token was refused"},
 		{"unknown method", tv.config(VaultAuth{Method: "ldap"}), "unknown method"},
+		{"token file readable by others", tv.config(VaultAuth{Method: "token", TokenFile: writeFileMode(t, "tok644", tv.root, 0o644)}), "Vault token file "},
+		{"secret id file readable by group", tv.config(VaultAuth{Method: "approle", RoleID: r.roleID, SecretIDFile: writeFileMode(t, "sid640", "not-the-secret-id", 0o640)}), "Vault secret id file "},
 		{"unreachable", StoreConfig{Backend: "vault", Address: "https://127.0.0.1:1", Auth: tv.rootAuth(t)}, "Vault unreachable"},
 	}
 	t.Setenv("VAULT_MAX_RETRIES", "0")
@@ -190,6 +211,9 @@ func TestVaultOpenFailures(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q does not say %q", err, c.want)
+			}
+			if strings.Contains(c.name, "readable") && !strings.Contains(err.Error(), "is readable by others; chmod 600 it") {
+				t.Fatalf("error %q is not keyfile's message", err)
 			}
 			for _, secret := range []string{"not-the-secret-id", "hvs.not-a-token", used, tv.root} {
 				if strings.Contains(err.Error(), secret) {
@@ -386,7 +410,7 @@ func testVaultLostAuthAndSecretIDRotation(t *testing.T, tv *testVault) {
 	logs := &logSink{}
 	var mu sync.Mutex
 	var changes []error
-	s, err := OpenVaultStore(context.Background(), tv.config(r.auth(sidFile)), OpenOptions{Logf: logs.f("INFO"), Errorf: logs.f("ERROR"),
+	s, err := OpenVaultStore(context.Background(), tv.config(r.auth(sidFile)), OpenOptions{Logger: logs.logger(),
 		OnAuthChange: func(err error) { mu.Lock(); changes = append(changes, err); mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)

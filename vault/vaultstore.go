@@ -16,6 +16,9 @@ import (
 	"unicode/utf8"
 
 	vapi "github.com/hashicorp/vault/api"
+	"github.com/rs/zerolog"
+
+	"github.com/syncgate/syncgate/internal/keyfile"
 )
 
 const (
@@ -34,8 +37,7 @@ type VaultStore struct {
 	mount  string
 	prefix string
 	cfg    StoreConfig
-	logf   func(string, ...any)
-	errorf func(string, ...any)
+	log    zerolog.Logger
 	onAuth func(error)
 
 	loginMu   sync.Mutex // one login at a time
@@ -112,14 +114,8 @@ func OpenVaultStore(ctx context.Context, c StoreConfig, o OpenOptions) (*VaultSt
 	if c.Namespace != "" {
 		client.SetNamespace(c.Namespace)
 	}
-	s := &VaultStore{client: client, cfg: c, logf: o.Logf, errorf: o.Errorf, onAuth: o.OnAuthChange,
+	s := &VaultStore{client: client, cfg: c, log: o.Logger, onAuth: o.OnAuthChange,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
-	}
-	if s.errorf == nil {
-		s.errorf = s.logf
-	}
 	s.mount = c.Mount
 	if s.mount == "" {
 		s.mount = "secret"
@@ -198,9 +194,9 @@ func (s *VaultStore) report() {
 		return
 	}
 	if err != nil {
-		s.errorf("vault: lost access: %v", err)
+		s.log.Error().Msgf("vault: lost access: %v", err)
 	} else {
-		s.logf("vault: logged in again; access restored")
+		s.log.Info().Msgf("vault: logged in again; access restored")
 	}
 	if s.onAuth != nil {
 		s.onAuth(err)
@@ -246,7 +242,7 @@ func (s *VaultStore) login(ctx context.Context, gen int) error {
 	s.stateMu.Unlock()
 	s.loginMu.Unlock()
 	if err != nil && s.started {
-		s.errorf("vault: login failed: %v", err)
+		s.log.Error().Msgf("vault: login failed: %v", err)
 	}
 	s.report()
 	return err
@@ -256,6 +252,16 @@ func (s *VaultStore) generation() int {
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
 	return s.authGen
+}
+
+// readPrivate is readTrimmed for a file that holds a credential of the
+// gateway's own (a Vault token, a secret id): like every private key it is
+// refused while group or others may read it, with keyfile's message.
+func readPrivate(path, what string) (string, error) {
+	if err := keyfile.CheckPrivate(path, "Vault "+what+" file"); err != nil {
+		return "", err
+	}
+	return readTrimmed(path, what)
 }
 
 func readTrimmed(path, what string) (string, error) {
@@ -281,7 +287,7 @@ func (s *VaultStore) doLogin(ctx context.Context) (*vapi.Secret, error) {
 		tok := a.Token
 		switch {
 		case a.TokenFile != "":
-			t, err := readTrimmed(a.TokenFile, "token")
+			t, err := readPrivate(a.TokenFile, "token")
 			if err != nil {
 				return nil, err
 			}
@@ -309,7 +315,7 @@ func (s *VaultStore) doLogin(ctx context.Context) (*vapi.Secret, error) {
 		if a.RoleID == "" || a.SecretIDFile == "" {
 			return nil, errors.New("vault auth: approle needs role_id and secret_id_file")
 		}
-		v, err := readTrimmed(a.SecretIDFile, "secret id")
+		v, err := readPrivate(a.SecretIDFile, "secret id")
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +428,7 @@ func (s *VaultStore) renewLoop() {
 			s.stateMu.Lock()
 			wait := s.backoff
 			s.stateMu.Unlock()
-			s.logf("vault: retrying the login in %v", wait)
+			s.log.Info().Msgf("vault: retrying the login in %v", wait)
 			select {
 			case <-s.ctx.Done():
 				return
@@ -447,7 +453,7 @@ func (s *VaultStore) watch(sec *vapi.Secret, gen int) bool {
 	}
 	w, err := s.client.NewLifetimeWatcher(&vapi.LifetimeWatcherInput{Secret: sec})
 	if err != nil {
-		s.errorf("vault: token watcher: %v", err)
+		s.log.Error().Msgf("vault: token watcher: %v", err)
 		return true
 	}
 	go w.Start()
@@ -468,7 +474,7 @@ func (s *VaultStore) watch(sec *vapi.Secret, gen int) bool {
 			}
 		case err := <-w.DoneCh():
 			if err != nil {
-				s.logf("vault: token renewal ended: %s", describeVaultErr(err))
+				s.log.Info().Msgf("vault: token renewal ended: %s", describeVaultErr(err))
 			}
 			return true
 		}

@@ -136,7 +136,37 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.defaults()
 	return &c, nil
+}
+
+// defaults fills in what the file left out. It is the one place the serve
+// config's defaults are set, applied once by loadServeConfig after
+// validation; nothing downstream re-derives a default. The proxy's limits
+// are the exception by design: proxy.Limits owns theirs (a zero limit means
+// its default), so a Server built without a config file gets the same.
+func (c *serveConfig) defaults() {
+	if c.Audit.Fsync == "" {
+		c.Audit.Fsync = "always"
+	}
+	if c.Audit.FailClosed == nil {
+		on := true
+		c.Audit.FailClosed = &on
+	}
+	if c.BrokerClient == "" {
+		c.BrokerClient = "token-broker"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if sc := &c.Secrets; sc.Backend == "" || sc.Backend == "file" {
+		if sc.Path == "" {
+			sc.Path = "secrets.enc"
+		}
+		if sc.KeyFile == "" && sc.KeyEnv == "" {
+			sc.KeyFile = "secrets.key"
+		}
+	}
 }
 
 func (c *serveConfig) path(p string) string {
@@ -195,13 +225,6 @@ func (c *serveConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *serveConfig) brokerClient() string {
-	if c.BrokerClient == "" {
-		return "token-broker"
-	}
-	return c.BrokerClient
-}
-
 // credentials returns the credentials with file paths made relative to the
 // config file, as for every other path in it.
 func (c *serveConfig) credentials() map[string]vault.CredentialConfig {
@@ -217,7 +240,7 @@ func (c *serveConfig) credentials() map[string]vault.CredentialConfig {
 	return out
 }
 
-func (c *serveConfig) failClosed() bool { return c.Audit.FailClosed == nil || *c.Audit.FailClosed }
+func (c *serveConfig) failClosed() bool { return *c.Audit.FailClosed }
 
 // network converts the network section, normalising host names the same way
 // policy does so a static mapping matches what policy sees.

@@ -25,7 +25,7 @@ func TestExamplePolicyPairsWithServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example policy does not pair with the example serve config: %v", err)
 	}
-	if _, ok := e.ClientByName(cfg.brokerClient()); !ok {
-		t.Fatalf("broker_client %q is not a client of the example policy", cfg.brokerClient())
+	if _, ok := e.ClientByName(cfg.BrokerClient); !ok {
+		t.Fatalf("broker_client %q is not a client of the example policy", cfg.BrokerClient)
 	}
 }

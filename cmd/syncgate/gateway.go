@@ -92,18 +92,9 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	// key may both live in it.
 	if len(cfg.Credentials) > 0 || cfg.Audit.Checkpoint.Transit != "" || cfg.InterceptCA.Transit != "" {
 		sc := cfg.Secrets
-		if sc.Backend == "" || sc.Backend == "file" {
-			if sc.Path == "" {
-				sc.Path = "secrets.enc"
-			}
-			if sc.KeyFile == "" && sc.KeyEnv == "" {
-				sc.KeyFile = "secrets.key"
-			}
-		}
 		sc.ResolvePaths(cfg.dir)
 		g.store, err = vault.Open(ctx, sc, vault.OpenOptions{
-			Logf:   func(f string, a ...any) { log.Info().Str("component", "secrets").Msgf(f, a...) },
-			Errorf: func(f string, a ...any) { log.Error().Str("component", "secrets").Msgf(f, a...) },
+			Logger: log.With().Str("component", "secrets").Logger(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("secret store: %w", err)
@@ -158,9 +149,28 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	if g.ccerts != nil {
 		opts.ClientCerts = g.ccerts
 	}
-	inj := &brokerInjector{}
 	if len(cfg.Credentials) > 0 {
-		opts.Injector = inj
+		// Token requests take the same road as client requests: policy,
+		// SSRF guard, upstream TLS rules, audit. The proxy hands the
+		// broker that transport as it builds it.
+		opts.TokenClient = cfg.BrokerClient
+		opts.NewInjector = func(tokens http.RoundTripper) (proxy.Injector, error) {
+			bo := vault.BrokerOptions{
+				HTTPClient: &http.Client{Transport: tokens, Timeout: 30 * time.Second},
+				OnToken:    g.tokenRecord,
+				Now:        cfg.now,
+				Logger:     log.With().Str("component", "broker").Logger(),
+			}
+			if vs, ok := g.store.(*vault.VaultStore); ok {
+				bo.Transit = vs.Transit()
+			}
+			b, err := vault.NewBroker(ctx, cfg.credentials(), g.store, bo)
+			if err != nil {
+				return nil, fmt.Errorf("credentials: %w", err)
+			}
+			g.broker = b
+			return b, nil
+		}
 	}
 	g.srv, err = proxy.New(opts)
 	if err != nil {
@@ -168,24 +178,6 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 	}
 	g.srv.SetPolicy(eng)
 	g.checkIntercept(eng)
-	if len(cfg.Credentials) > 0 {
-		// Token requests take the same road as client requests: policy,
-		// SSRF guard, upstream TLS rules, audit.
-		bo := vault.BrokerOptions{
-			HTTPClient: &http.Client{Transport: g.srv.InternalTransport(cfg.brokerClient(), audit.KindToken), Timeout: 30 * time.Second},
-			OnToken:    g.tokenRecord,
-			Now:        cfg.now,
-			Logger:     ptr(log.With().Str("component", "broker").Logger()),
-		}
-		if vs, ok := g.store.(*vault.VaultStore); ok {
-			bo.Transit = vs.Transit()
-		}
-		g.broker, err = vault.NewBroker(ctx, cfg.credentials(), g.store, bo)
-		if err != nil {
-			return nil, fmt.Errorf("credentials: %w", err)
-		}
-		inj.b = g.broker
-	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.cancel = cancel
@@ -406,8 +398,6 @@ func (g *gateway) configRecord(ctx context.Context, event, result, detail string
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // registerVaultMetrics exports whether the Vault store holds a usable
 // token and how many logins failed.
 func (g *gateway) registerVaultMetrics() {
@@ -456,27 +446,6 @@ func (g *gateway) adminHandler(reg *prometheus.Registry) http.Handler {
 	return mux
 }
 
-// brokerInjector adapts the credential broker to the proxy's Injector.
-// b is set once the broker exists (it needs the proxy's transport first).
-type brokerInjector struct{ b *vault.Broker }
-
-func (bi *brokerInjector) Authorize(ctx context.Context, credential, subject string) (*proxy.Injection, error) {
-	if bi.b == nil {
-		return nil, errors.New("credential broker not ready")
-	}
-	inj, err := bi.b.Authorize(ctx, credential, subject)
-	if err != nil {
-		return nil, err
-	}
-	return &proxy.Injection{Credential: inj.Credential, Header: inj.Header, Value: inj.Value, TokenFP: inj.TokenFP, InstanceHost: inj.InstanceHost}, nil
-}
-
-func (bi *brokerInjector) Invalidate(credential, subject, tokenFP string) {
-	if bi.b != nil {
-		bi.b.Invalidate(credential, subject, tokenFP)
-	}
-}
-
 // tokenRecord turns a broker event into an audit record of kind token.
 // TokenEvent carries no secret by construction.
 func (g *gateway) tokenRecord(ctx context.Context, ev vault.TokenEvent) {
@@ -512,13 +481,9 @@ func (g *gateway) tokenRecord(ctx context.Context, ev vault.TokenEvent) {
 // auditOptions builds the writer's options from the config.
 func (g *gateway) auditOptions(ctx context.Context) (audit.Options, error) {
 	c := g.cfg.Audit
-	fsync := c.Fsync
-	if fsync == "" {
-		fsync = "always"
-	}
 	o := audit.Options{
 		Path:               g.cfg.path(c.Path),
-		Fsync:              fsync,
+		Fsync:              c.Fsync,
 		BatchInterval:      time.Duration(c.BatchMS) * time.Millisecond,
 		BatchMax:           c.BatchMax,
 		RotateSize:         c.RotateSize,

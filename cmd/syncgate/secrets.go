@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
@@ -113,9 +114,10 @@ func (f *secretsFlags) open(ctx context.Context, cmd *cobra.Command) (vault.Stor
 	if err != nil {
 		return nil, withCode(2, err)
 	}
-	return vault.Open(ctx, c, vault.OpenOptions{Logf: func(format string, a ...any) {
-		fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...)
-	}})
+	// The operator reads these messages as plain lines on stderr.
+	plain := zerolog.ConsoleWriter{Out: cmd.ErrOrStderr(), NoColor: true,
+		PartsExclude: []string{zerolog.TimestampFieldName, zerolog.LevelFieldName}}
+	return vault.Open(ctx, c, vault.OpenOptions{Logger: zerolog.New(plain)})
 }
 
 func isTerminal(w any) bool {

@@ -223,7 +223,9 @@ func TestExampleConfigWithTransitCheckpoints(t *testing.T) {
 	role, roleID := vt.role(t, map[string]any{"token_policies": vt.policy(t, string(hcl)), "token_ttl": "1h", "token_max_ttl": "24h"})
 	wrapToken := vt.secretID(t, role, true)
 	sidFile := filepath.Join(dir, "secret-id")
-	writeTestFile(t, sidFile, wrapToken+"\n")
+	if err := os.WriteFile(sidFile, []byte(wrapToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := exampleConfig(t, dir, vt, roleID, sidFile)
 	// The example's intercept CA: an ecdsa-p256 Transit key, constrained
 	// to the example policy's hosts, made by the operator.
@@ -331,7 +333,7 @@ func TestReadyzFollowsVaultAuth(t *testing.T) {
 	role, roleID := vt.role(t, map[string]any{"token_policies": pol, "token_ttl": "2s", "token_max_ttl": "2s", "secret_id_num_uses": 1})
 	sidFile := filepath.Join(e.dir, "secret-id")
 	sid1 := vt.secretID(t, role, false)
-	writeTestFile(t, sidFile, sid1)
+	writeSecretFile(t, sidFile, sid1)
 	cfgBody, _ := os.ReadFile(e.cfg)
 	ca := ""
 	if vt.caFile != "" {
@@ -375,7 +377,7 @@ credentials:
 	// The orchestrator delivers a new, unlimited secret id.
 	vt.write(t, "auth/approle/role/"+role, map[string]any{"secret_id_num_uses": 0, "token_ttl": "1h", "token_max_ttl": "1h"})
 	sid2 := vt.secretID(t, role, false)
-	writeTestFile(t, sidFile+".new", sid2)
+	writeSecretFile(t, sidFile+".new", sid2)
 	if err := os.Rename(sidFile+".new", sidFile); err != nil {
 		t.Fatal(err)
 	}
@@ -424,12 +426,12 @@ func TestVaultFailuresDoNotPanic(t *testing.T) {
 	if _, err := vt.admin.Logical().Unwrap(used); err != nil {
 		t.Fatal(err)
 	}
-	writeTestFile(t, filepath.Join(e.dir, "used-wrap"), used)
+	writeSecretFile(t, filepath.Join(e.dir, "used-wrap"), used)
 	badToken := randSecret(t, "hvs.bad")
-	writeTestFile(t, filepath.Join(e.dir, "bad-token"), badToken)
+	writeSecretFile(t, filepath.Join(e.dir, "bad-token"), badToken)
 	// A token that may not read the checkpoint key.
 	weak := vt.write(t, "auth/token/create", map[string]any{"policies": []string{vt.policy(t, `path "secret/data/nothing" { capabilities = ["read"] }`)}, "ttl": "1h"}).Auth.ClientToken
-	writeTestFile(t, filepath.Join(e.dir, "weak-token"), weak)
+	writeSecretFile(t, filepath.Join(e.dir, "weak-token"), weak)
 
 	base, _ := os.ReadFile(e.cfg)
 	ca := ""
@@ -503,5 +505,14 @@ func TestVaultFailuresDoNotPanic(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeSecretFile writes a credential file as an operator must: 0600 (the
+// gateway refuses a Vault token or secret id file others can read).
+func writeSecretFile(t testing.TB, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
