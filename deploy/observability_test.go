@@ -32,6 +32,7 @@ var notScraped = map[string]string{
 	"syncgate_vault_login_failures_total":          "only with secrets.backend: vault",
 	"syncgate_sync_items_total":                    "only after an item moved (the test's engine reaches no provider)",
 	"syncgate_sync_last_success_timestamp_seconds": "only after a successful pass",
+	"syncgate_token_events_total":                  "only after the broker fetched a token (the test's gateway has no credential)",
 }
 
 // dashboardExprs returns every PromQL expression of the dashboard.

@@ -605,7 +605,10 @@ func decisionLabel(d *audit.Decision) string {
 // writeRecord writes the flight's audit record; false means it is not durable.
 func (s *Server) writeRecord(ctx context.Context, fl *flight) bool {
 	fl.rec.DurationMS = float64(s.now().Sub(fl.start).Microseconds()) / 1000
-	if err := s.opt.Audit.Write(context.WithoutCancel(ctx), fl.rec); err != nil {
+	t0 := time.Now()
+	err := s.opt.Audit.Write(context.WithoutCancel(ctx), fl.rec)
+	s.metrics.auditWrite.Observe(time.Since(t0).Seconds())
+	if err != nil {
 		s.metrics.auditFailures.Inc()
 		s.log.Error().Err(err).Str("request_id", fl.id).Msg("audit record not written")
 		return !s.opt.FailClosed

@@ -286,7 +286,20 @@ func (s *Server) finish(ctx context.Context, fl *flight, ref *refusal) (int, str
 		status, reason = http.StatusServiceUnavailable, "audit log unavailable"
 	}
 	s.metrics.observe(fl.dest, decisionLabel(fl.rec.Decision), s.now().Sub(fl.start))
+	s.metrics.refused(fl.dest, ref.class.String(), ref.reason)
 	return status, reason
+}
+
+func (c refusalClass) String() string {
+	switch c {
+	case classDeny:
+		return "deny"
+	case classFail:
+		return "fail"
+	case classBadRequest:
+		return "bad_request"
+	}
+	return "unknown"
 }
 
 // recordDecision puts a policy decision in the flight's record.

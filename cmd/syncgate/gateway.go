@@ -55,6 +55,7 @@ type gateway struct {
 
 	reg        *prometheus.Registry
 	reloadErrs *prometheus.CounterVec
+	tokenEvts  *prometheus.CounterVec
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -74,7 +75,11 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		Name: "syncgate_config_reload_errors_total",
 		Help: "Reloads rejected (the running version was kept), by what failed.",
 	}, []string{"what"})
-	g.reg.MustRegister(g.reloadErrs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	g.tokenEvts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "syncgate_token_events_total",
+		Help: "The broker's token fetches, refreshes and secret rotations, by credential, event and outcome.",
+	}, []string{"credential", "event", "outcome"})
+	g.reg.MustRegister(g.reloadErrs, g.tokenEvts, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildinfo.Collector(),
 		g.probeGauge("syncgate_ready", "/readyz", "1 while /readyz answers 200 (policy loaded, audit log writable, Vault login held), else 0."),
 		g.probeGauge("syncgate_healthy", "/healthz", "1 while /healthz answers 200 (the audit log can be written), else 0."))
@@ -449,6 +454,11 @@ func (g *gateway) adminHandler(reg *prometheus.Registry) http.Handler {
 // tokenRecord turns a broker event into an audit record of kind token.
 // TokenEvent carries no secret by construction.
 func (g *gateway) tokenRecord(ctx context.Context, ev vault.TokenEvent) {
+	if g.tokenEvts != nil {
+		// Credential names come from the config, events and outcomes from
+		// the broker: a bounded label set.
+		g.tokenEvts.WithLabelValues(ev.Credential, ev.Kind, ev.Outcome).Inc()
+	}
 	rec := &audit.Record{
 		Time:       time.Now().UTC(),
 		Kind:       audit.KindToken,
