@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"github.com/syncgate/syncgate/sync/connector/internal/mailfmt"
+
 	"errors"
 	"net/http"
 	"testing"
@@ -11,7 +13,7 @@ import (
 )
 
 func TestWindowsZonesResolve(t *testing.T) {
-	for win, iana := range windowsZones {
+	for win, iana := range mailfmt.WindowsZones() {
 		if _, ok := parseZone(win); !ok {
 			t.Errorf("%q (%s) does not resolve", win, iana)
 		}
