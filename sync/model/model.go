@@ -62,7 +62,8 @@ type Contact struct {
 	Notes       string `json:"notes,omitempty"`
 }
 
-// Event is a single calendar entry (series arrive in part 2).
+// Event is a calendar entry: a single event, or a series master with its
+// Recurrence (see recurrence.go).
 //
 // A timed event is Start/End as instants (stored in UTC). An all-day event
 // is StartDate/EndDate as civil dates (YYYY-MM-DD, EndDate exclusive) and
@@ -79,6 +80,11 @@ type Event struct {
 	EndDate     string    `json:"end_date,omitempty"`
 	Private     bool      `json:"private,omitempty"`
 	ShowAs      string    `json:"show_as,omitempty"` // busy | free | tentative | oof; "" = busy
+	// Recurrence is set on a series master (Series "master") read by a
+	// connector that supports series (connector.SeriesCapable); Start/End
+	// (or StartDate/EndDate) are then its first occurrence. It is content:
+	// the rule, the zone and the exceptions are hashed, normalised.
+	Recurrence *Recurrence `json:"recurrence,omitempty"`
 
 	// Not part of the hash: facts the engine filters on.
 	Categories []string `json:"-"` // mailbox categories ("selected events" marker)
@@ -142,6 +148,33 @@ func (e Event) Normalize() Event {
 		e.StartDate, e.EndDate = "", ""
 		e.Start = e.Start.UTC().Truncate(time.Second)
 		e.End = e.End.UTC().Truncate(time.Second)
+	}
+	if e.Recurrence != nil {
+		r := *e.Recurrence
+		// An exception "moved" to exactly where the rule puts it is no
+		// exception: a side that reports every edited occurrence with its
+		// times must hash like one that reports only the edit.
+		if !e.AllDay && len(r.Exceptions) > 0 {
+			dur := e.End.Sub(e.Start)
+			xs := make([]Exception, len(r.Exceptions))
+			for i, x := range r.Exceptions {
+				if !x.Start.IsZero() && x.Start.UTC().Truncate(time.Second).Format(time.RFC3339) == x.OriginalStart && x.End.Sub(x.Start) == dur {
+					x.Start, x.End = time.Time{}, time.Time{}
+				}
+				xs[i] = x
+			}
+			r.Exceptions = xs
+		}
+		if e.AllDay && len(r.Exceptions) > 0 {
+			xs := make([]Exception, len(r.Exceptions))
+			for i, x := range r.Exceptions {
+				x.Start, x.End = time.Time{}, time.Time{}
+				xs[i] = x
+			}
+			r.Exceptions = xs
+		}
+		r = r.Normalize()
+		e.Recurrence = &r
 	}
 	if len(e.Categories) > 0 {
 		c := append([]string(nil), e.Categories...)
@@ -243,6 +276,7 @@ func (it *Item) Clone() *Item {
 		x := *it.Event
 		x.Categories = append([]string(nil), it.Event.Categories...)
 		x.Attendees = append([]string(nil), it.Event.Attendees...)
+		x.Recurrence = it.Event.Recurrence.Clone()
 		c.Event = &x
 	}
 	return &c
