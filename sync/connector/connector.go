@@ -73,6 +73,29 @@ type Relater interface {
 	Relate(ctx context.Context, s Scope, eventID string, emails []string) (contacts int, lead bool, err error)
 }
 
+// SeriesCapable is implemented by a mailbox or CRM connector that reads and
+// writes event series as one item: the master (model.Event.Series
+// "master") with its model.Recurrence, its moved or edited occurrences
+// (exceptions) and its cancelled occurrences folded into the master, so
+// that cancelling an occurrence is an update of the master and never a
+// delete. Such a connector lists a master whenever the series has an
+// occurrence in the scope's window, even when its first occurrence lies
+// before it, and never lists the series' occurrences as items of their
+// own. A rule it cannot express is refused on write with ErrUnsupported
+// (recorded as unresolved, never flattened into single events).
+//
+// The engine syncs series only when both ends of a job report
+// SupportsSeries; otherwise it skips them and records why.
+type SeriesCapable interface {
+	SupportsSeries() bool
+}
+
+// SupportsSeries reports whether c syncs event series (SeriesCapable).
+func SupportsSeries(c Connector) bool {
+	sc, ok := c.(SeriesCapable)
+	return ok && sc.SupportsSeries()
+}
+
 // Sentinel errors the engine acts on. Wrap them with %w.
 var (
 	// ErrNotFound: the item does not exist (any more).

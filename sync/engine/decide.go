@@ -303,7 +303,23 @@ func (p *pass) skip(ctx context.Context, pr *state.Pair, src model.Side, it *mod
 	return p.record(ctx, Action{Action: ActSkip, Direction: dirTo(src.Other()), CRMID: crm, MailID: mail, Reason: why})
 }
 
-// filtered applies the event settings: series (part 2), private, selected.
+// seriesSync reports whether this job syncs event series: both ends must
+// hold them (connector.SeriesCapable).
+func (p *pass) seriesSync() bool {
+	return connector.SupportsSeries(p.j.CRM) && connector.SupportsSeries(p.j.Mail)
+}
+
+func (p *pass) noSeriesSide() string {
+	switch {
+	case !connector.SupportsSeries(p.j.CRM) && !connector.SupportsSeries(p.j.Mail):
+		return "neither side"
+	case !connector.SupportsSeries(p.j.CRM):
+		return string(model.CRM)
+	}
+	return string(model.Mail)
+}
+
+// filtered applies the event settings: series, private, selected.
 func (p *pass) filtered(src model.Side, it *model.Item, paired bool) (bool, string) {
 	ev := it.Event
 	if ev == nil {
@@ -311,7 +327,14 @@ func (p *pass) filtered(src model.Side, it *model.Item, paired bool) (bool, stri
 	}
 	ks := p.j.Settings
 	if ev.Series != "" {
-		return true, "event series are not synced yet (" + ev.Series + ")"
+		switch {
+		case !p.seriesSync():
+			return true, "event series are not synced: " + p.noSeriesSide() + " cannot hold series (" + ev.Series + ")"
+		case ev.Series != "master":
+			return true, "an occurrence of a series (" + ev.Series + ") syncs with its master"
+		case ev.Recurrence == nil:
+			return true, "series master without a recurrence the engine can read"
+		}
 	}
 	if ks.Private == PrivateSkip && ev.Private {
 		return true, "private event; private events are not synced"

@@ -48,6 +48,16 @@ func placeholderOf(it *model.Item) *model.Item {
 	e := it.Event
 	c.Event = &model.Event{Subject: PlaceholderSubject, AllDay: e.AllDay, Start: e.Start, End: e.End,
 		StartDate: e.StartDate, EndDate: e.EndDate, Private: true, Series: e.Series}
+	if e.Recurrence != nil {
+		// A series' placeholder keeps the rule and the times of its
+		// exceptions, none of their content.
+		r := e.Recurrence.Clone()
+		for i, x := range r.Exceptions {
+			r.Exceptions[i] = model.Exception{OriginalStart: x.OriginalStart, Cancelled: x.Cancelled,
+				Start: x.Start, End: x.End, StartDate: x.StartDate, EndDate: x.EndDate}
+		}
+		c.Event.Recurrence = r
+	}
 	return c
 }
 

@@ -245,10 +245,15 @@ func (it *Item) MatchKey() string {
 		}
 	case it.Event != nil:
 		e := it.Event.Normalize()
+		k := "event:" + strings.ToLower(e.Subject) + "|" + e.Start.Format(time.RFC3339) + "|" + e.End.Format(time.RFC3339)
 		if e.AllDay {
-			return "event:" + strings.ToLower(e.Subject) + "|" + e.StartDate + "|" + e.EndDate
+			k = "event:" + strings.ToLower(e.Subject) + "|" + e.StartDate + "|" + e.EndDate
 		}
-		return "event:" + strings.ToLower(e.Subject) + "|" + e.Start.Format(time.RFC3339) + "|" + e.End.Format(time.RFC3339)
+		if e.Recurrence != nil {
+			// A series matches only a series with the same rule and zone.
+			k += "|" + e.Recurrence.RRULE() + "|" + e.Recurrence.TimeZone
+		}
+		return k
 	}
 	return ""
 }

@@ -22,6 +22,15 @@ type rec struct {
 // Side is one in-memory service holding every user's items.
 type Side struct {
 	side model.Side
+	// Series makes the side connector.SeriesCapable: it then holds series
+	// masters with their recurrence and lists a master when the series has
+	// an occurrence in the scope's window (single events are listed
+	// whatever the window, as before).
+	Series bool
+	// RefuseRule, when set, makes Create and Update refuse a series whose
+	// rule it returns true for with connector.ErrUnsupported (a pattern
+	// this side cannot express).
+	RefuseRule func(*model.Recurrence) bool
 
 	mu     sync.Mutex
 	seq    int64
@@ -74,7 +83,38 @@ func New(side model.Side) *Side {
 	return &Side{side: side, recs: map[string]map[string]*rec{}, faults: map[string][]error{}}
 }
 
-var _ connector.Connector = (*Side)(nil)
+var (
+	_ connector.Connector     = (*Side)(nil)
+	_ connector.SeriesCapable = (*Side)(nil)
+)
+
+// SupportsSeries implements connector.SeriesCapable.
+func (s *Side) SupportsSeries() bool { return s.Series }
+
+// refuses reports why it cannot hold it, if it cannot.
+func (s *Side) refuses(it *model.Item) error {
+	if it.Event == nil || it.Event.Recurrence == nil {
+		return nil
+	}
+	if !s.Series {
+		return fmt.Errorf("memory: series: %w", connector.ErrUnsupported)
+	}
+	if s.RefuseRule != nil && s.RefuseRule(it.Event.Recurrence) {
+		return fmt.Errorf("memory: recurrence %s: %w", it.Event.Recurrence.RRULE(), connector.ErrUnsupported)
+	}
+	return nil
+}
+
+// listed reports whether a live item is in the scope's listing: a series
+// master only when it has an occurrence in the window (when the side holds
+// series and the scope has one).
+func (s *Side) listed(sc connector.Scope, it *model.Item) bool {
+	if !s.Series || it.Event == nil || it.Event.Recurrence == nil || sc.WindowEnd.IsZero() {
+		return true
+	}
+	occ, err := it.Event.OriginalStarts(sc.WindowStart, sc.WindowEnd)
+	return err != nil || len(occ) > 0
+}
 
 // Side reports the side.
 func (s *Side) Side() model.Side { return s.side }
@@ -212,14 +252,18 @@ func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*c
 		}
 		switch {
 		case ch.Full && !r.deleted:
-			ch.Items = append(ch.Items, s.out(r))
+			if s.listed(sc, r.item) {
+				ch.Items = append(ch.Items, s.out(r))
+			}
 		case !ch.Full && r.seq > since && r.deleted && r.created > since:
 			// Created and deleted since the cursor: like Graph's delta,
 			// the feed reports nothing at all.
 		case !ch.Full && r.seq > since && r.deleted:
 			ch.Deleted = append(ch.Deleted, id)
 		case !ch.Full && r.seq > since:
-			ch.Items = append(ch.Items, s.out(r))
+			if s.listed(sc, r.item) {
+				ch.Items = append(ch.Items, s.out(r))
+			}
 		}
 	}
 	return ch, nil
@@ -262,6 +306,9 @@ func (s *Side) Create(_ context.Context, sc connector.Scope, key string, it *mod
 	if err := s.fault("create"); err != nil {
 		return nil, err
 	}
+	if err := s.refuses(it); err != nil {
+		return nil, err
+	}
 	for _, r := range s.user(sc.User) {
 		if !r.deleted && r.item.Key == key {
 			return s.out(r), nil
@@ -281,6 +328,9 @@ func (s *Side) Update(_ context.Context, sc connector.Scope, id, marker string, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fault("update"); err != nil {
+		return nil, err
+	}
+	if err := s.refuses(it); err != nil {
 		return nil, err
 	}
 	r := s.user(sc.User)[id]
