@@ -84,6 +84,12 @@ type Relater interface {
 // own. A rule it cannot express is refused on write with ErrUnsupported
 // (recorded as unresolved, never flattened into single events).
 //
+// Exceptions are reported only when their original start lies in the
+// scope's window (model.Recurrence.SplitExceptions), whatever the side
+// knows beyond it, so both ends hash a series alike; and Create/Update
+// write only those, leaving a series' exceptions outside the window as
+// they are.
+//
 // The engine syncs series only when both ends of a job report
 // SupportsSeries; otherwise it skips them and records why.
 type SeriesCapable interface {

@@ -190,3 +190,35 @@ func TestSeriesBusyPlaceholder(t *testing.T) {
 		t.Fatalf("second pass %+v", r)
 	}
 }
+
+// TestSeriesExceptionsOutsideWindow: exceptions before the window are not
+// compared (each end reports those in the window) and are not lost when
+// the series is written back.
+func TestSeriesExceptionsOutsideWindow(t *testing.T) {
+	w := seriesWorld(t, stores[0].open(t))
+	ks := KindSettings{Direction: Both}
+	old := model.Exception{OriginalStart: "2025-03-03T08:00:00Z", Cancelled: true}
+	crmID := w.crm.Put(w.user, "", weekly(t, "Standup", old, moved))
+	if r := w.mustPass(model.Events, ks); r.Created != 1 {
+		t.Fatalf("%+v", r)
+	}
+	m := w.mail.Live(w.user)[0]
+	if n := len(m.Event.Recurrence.Exceptions); n != 1 {
+		t.Fatalf("mail got %d exceptions, want only the one in the window", n)
+	}
+	if r := w.mustPass(model.Events, ks); r.Writes() != 0 {
+		t.Fatalf("second pass %+v", r)
+	}
+	w.mail.Put(w.user, m.ID, weekly(t, "Standup", moved, cancelled))
+	if r := w.mustPass(model.Events, ks); r.Updated != 1 {
+		t.Fatalf("%+v", r)
+	}
+	for _, it := range w.crm.Live(w.user) {
+		if it.ID == crmID && len(it.Event.Recurrence.Normalize().Exceptions) != 3 {
+			t.Fatalf("CRM exceptions %+v", it.Event.Recurrence.Exceptions)
+		}
+	}
+	if r := w.mustPass(model.Events, ks); r.Writes() != 0 {
+		t.Fatalf("last pass %+v", r)
+	}
+}

@@ -733,3 +733,30 @@ func (ev *Event) expand(from, to time.Time, apply bool) ([]Occurrence, error) {
 
 // Bounded reports whether the series ends (COUNT or UNTIL).
 func (r *Recurrence) Bounded() bool { return r != nil && (r.Count > 0 || !r.Until.IsZero()) }
+
+// SplitExceptions splits the exceptions by whether their original start
+// lies in [from, to) (all-day keys: their date against the window's UTC
+// dates). A zero window keeps everything in.
+func (r *Recurrence) SplitExceptions(from, to time.Time) (in, out []Exception) {
+	if r == nil {
+		return nil, nil
+	}
+	if to.IsZero() {
+		return append([]Exception(nil), r.Exceptions...), nil
+	}
+	for _, x := range r.Exceptions {
+		var inside bool
+		if t, err := time.Parse(time.RFC3339, x.OriginalStart); err == nil {
+			inside = !t.Before(from) && t.Before(to)
+		} else if d, err := time.Parse(time.DateOnly, x.OriginalStart); err == nil {
+			fd := time.Date(from.UTC().Year(), from.UTC().Month(), from.UTC().Day(), 0, 0, 0, 0, time.UTC)
+			inside = !d.Before(fd) && d.Before(to.UTC())
+		}
+		if inside {
+			in = append(in, x)
+		} else {
+			out = append(out, x)
+		}
+	}
+	return in, out
+}

@@ -164,6 +164,30 @@ func (s *Side) out(r *rec) *model.Item {
 	return it
 }
 
+// outIn is out as the scope sees it: a series side reports only the
+// exceptions whose original start is in the window (connector.SeriesCapable).
+func (s *Side) outIn(sc connector.Scope, r *rec) *model.Item {
+	it := s.out(r)
+	if s.Series && it.Event != nil && it.Event.Recurrence != nil {
+		in, _ := it.Event.Recurrence.SplitExceptions(sc.WindowStart, sc.WindowEnd)
+		it.Event.Recurrence.Exceptions = in
+	}
+	return it
+}
+
+// merged is it with the stored series' exceptions outside the window kept.
+func (s *Side) merged(sc connector.Scope, r *rec, it *model.Item) *model.Item {
+	if !s.Series || r == nil || r.item == nil || r.item.Event == nil || r.item.Event.Recurrence == nil ||
+		it.Event == nil || it.Event.Recurrence == nil {
+		return it
+	}
+	_, keep := r.item.Event.Recurrence.SplitExceptions(sc.WindowStart, sc.WindowEnd)
+	in, _ := it.Event.Recurrence.SplitExceptions(sc.WindowStart, sc.WindowEnd)
+	c := it.Clone()
+	c.Event.Recurrence.Exceptions = append(in, keep...)
+	return c
+}
+
 // Put is an outside change (a person editing): creates when id is "" and
 // returns the id.
 func (s *Side) Put(user, id string, it *model.Item) string {
@@ -253,7 +277,7 @@ func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*c
 		switch {
 		case ch.Full && !r.deleted:
 			if s.listed(sc, r.item) {
-				ch.Items = append(ch.Items, s.out(r))
+				ch.Items = append(ch.Items, s.outIn(sc, r))
 			}
 		case !ch.Full && r.seq > since && r.deleted && r.created > since:
 			// Created and deleted since the cursor: like Graph's delta,
@@ -262,7 +286,7 @@ func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*c
 			ch.Deleted = append(ch.Deleted, id)
 		case !ch.Full && r.seq > since:
 			if s.listed(sc, r.item) {
-				ch.Items = append(ch.Items, s.out(r))
+				ch.Items = append(ch.Items, s.outIn(sc, r))
 			}
 		}
 	}
@@ -280,7 +304,7 @@ func (s *Side) Get(_ context.Context, sc connector.Scope, id string) (*model.Ite
 	if r == nil || r.deleted {
 		return nil, connector.ErrNotFound
 	}
-	return s.out(r), nil
+	return s.outIn(sc, r), nil
 }
 
 // FindByKey implements connector.Connector.
@@ -292,7 +316,7 @@ func (s *Side) FindByKey(_ context.Context, sc connector.Scope, key string) (*mo
 	}
 	for _, r := range s.user(sc.User) {
 		if !r.deleted && r.item.Key == key && r.item.Kind() == sc.Kind {
-			return s.out(r), nil
+			return s.outIn(sc, r), nil
 		}
 	}
 	return nil, nil
@@ -311,7 +335,7 @@ func (s *Side) Create(_ context.Context, sc connector.Scope, key string, it *mod
 	}
 	for _, r := range s.user(sc.User) {
 		if !r.deleted && r.item.Key == key {
-			return s.out(r), nil
+			return s.outIn(sc, r), nil
 		}
 	}
 	id := s.put(sc.User, "", key, it)
@@ -320,7 +344,7 @@ func (s *Side) Create(_ context.Context, sc connector.Scope, key string, it *mod
 	if err := s.fault("create-after"); err != nil {
 		return nil, err
 	}
-	return s.out(s.recs[sc.User][id]), nil
+	return s.outIn(sc, s.recs[sc.User][id]), nil
 }
 
 // Update implements connector.Connector.
@@ -340,12 +364,12 @@ func (s *Side) Update(_ context.Context, sc connector.Scope, id, marker string, 
 	if marker != "v"+strconv.Itoa(r.ver) {
 		return nil, connector.ErrConflict
 	}
-	s.put(sc.User, id, "", it)
+	s.put(sc.User, id, "", s.merged(sc, r, it))
 	s.writes++
 	if err := s.fault("update-after"); err != nil {
 		return nil, err
 	}
-	return s.out(r), nil
+	return s.outIn(sc, r), nil
 }
 
 // Delete implements connector.Connector.
