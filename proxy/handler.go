@@ -13,6 +13,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,17 +52,58 @@ type flight struct {
 	subject  string
 	route    *policy.Dest     // the destination policy allowed
 	inj      *vault.Injection // the credential set on it, if any
+	remote   string           // the upstream address the request went to (set by the client trace)
+	auditCtx context.Context  // the context records are written under, if made already
+
+	// The record and its parts live in the flight: one allocation, or none
+	// when a connection reuses its flight (see connState). The audit writer
+	// does not keep a record past Write, so nothing outlives the request.
+	recv audit.Record
+	cli  audit.Client
+	req  audit.Request
+	dec  audit.Decision
+	up   audit.Upstream
+	resp audit.Response
 }
 
 func (s *Server) newFlight(p *peer, tun *tunnel) *flight {
-	fl := &flight{id: newID(), start: s.now()}
-	fl.rec = &audit.Record{
-		Time:   fl.start.UTC(),
-		ID:     fl.id,
-		Kind:   audit.KindHTTP,
-		Client: &audit.Client{IP: p.source.String(), CertSHA256: p.certFP},
-	}
+	fl := &flight{}
+	s.resetFlight(fl, p)
 	return fl
+}
+
+// resetFlight makes fl a new request's flight from p.
+func (s *Server) resetFlight(fl *flight, p *peer) {
+	*fl = flight{id: newID(), start: s.now()}
+	fl.cli = audit.Client{IP: p.srcText, CertSHA256: p.certFP}
+	fl.recv = audit.Record{Time: fl.start.UTC(), ID: fl.id, Kind: audit.KindHTTP, Client: &fl.cli}
+	fl.rec = &fl.recv
+}
+
+// decision, request, upstream and response set a part of the flight's
+// record and return it.
+func (fl *flight) decision(d audit.Decision) *audit.Decision {
+	fl.dec = d
+	fl.rec.Decision = &fl.dec
+	return &fl.dec
+}
+
+func (fl *flight) request(method string) *audit.Request {
+	fl.req = audit.Request{Method: method}
+	fl.rec.Request = &fl.req
+	return &fl.req
+}
+
+func (fl *flight) upstream(u audit.Upstream) *audit.Upstream {
+	fl.up = u
+	fl.rec.Upstream = &fl.up
+	return &fl.up
+}
+
+func (fl *flight) response(status int, bytes int64) *audit.Response {
+	fl.resp = audit.Response{Status: status, Bytes: bytes}
+	fl.rec.Response = &fl.resp
+	return &fl.resp
 }
 
 func sha256Hex(b []byte) string {
@@ -68,11 +111,76 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// connState is what a client connection's request loop keeps from one
+// request to the next: its buffers, its flight (a connection carries one
+// request at a time), the last authority it normalised, and the client trace
+// that tells which upstream address a request went to.
+type connState struct {
+	head     []byte
+	pr       parsedRequest
+	fl       flight
+	cr       clientRequest
+	noBody   limitedBody // the body of requests without one
+	auditCtx context.Context
+
+	// The last authority normalised (a tunnel's Host, an origination
+	// target's host) and what it gave.
+	auth     string
+	authHost string
+	authPort int
+
+	trace    httptrace.ClientTrace
+	traceCtx context.Context
+	lastConn net.Conn // upstream connection of the last request, and its IP
+	lastIP   string
+	cur      *flight
+}
+
+func newConnState(ctx context.Context) *connState {
+	cs := &connState{auditCtx: context.WithoutCancel(ctx)}
+	cs.trace.GotConn = cs.gotConn
+	cs.traceCtx = httptrace.WithClientTrace(ctx, &cs.trace)
+	return cs
+}
+
+// gotConn records the upstream IP of the connection a request got.
+func (cs *connState) gotConn(ci httptrace.GotConnInfo) {
+	if ci.Conn != cs.lastConn {
+		cs.lastConn, cs.lastIP = ci.Conn, ""
+		if cs.cur != nil && cs.cur.g != nil {
+			cs.lastIP = cs.cur.g.up.ipOf(ci.Conn)
+		}
+		if cs.lastIP == "" {
+			if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
+				cs.lastIP = ap.Addr().String()
+			}
+		}
+	}
+	if cs.cur != nil {
+		cs.cur.remote = cs.lastIP
+	}
+}
+
+// splitAuthority is policy.SplitHostPort with the connection's last answer
+// kept: a kept-alive connection sends the same authority again and again,
+// and IDNA normalisation is not free.
+func (cs *connState) splitAuthority(auth string, defaultPort int) (string, int, error) {
+	if cs != nil && auth == cs.auth && defaultPort == 443 {
+		return cs.authHost, cs.authPort, nil
+	}
+	h, p, err := policy.SplitHostPort(auth, defaultPort)
+	if err == nil && cs != nil && defaultPort == 443 {
+		cs.auth, cs.authHost, cs.authPort = auth, h, p
+	}
+	return h, p, err
+}
+
 // serveHTTP runs the request loop of one client connection (or of one
 // intercepted tunnel when tun is set).
 func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tunnel) {
 	br := bufio.NewReaderSize(conn, 16<<10)
 	bw := bufio.NewWriterSize(conn, 16<<10)
+	cs := newConnState(ctx)
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return
@@ -89,7 +197,7 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 			return
 		}
 		_ = conn.SetReadDeadline(s.now().Add(s.limits.HeaderTimeout))
-		head, err := readHead(br, s.limits.MaxHeaderBytes)
+		head, err := readHead(br, s.limits.MaxHeaderBytes, cs.head[:0])
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
 				fl := s.newFlight(p, tun)
@@ -98,10 +206,13 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 			}
 			return
 		}
+		if cap(head) <= 64<<10 {
+			cs.head = head
+		}
 		_ = conn.SetReadDeadline(s.now().Add(s.limits.RequestTimeout))
 		_ = conn.SetWriteDeadline(s.now().Add(s.limits.RequestTimeout))
-		pr, err := parseHead(head)
-		if err != nil {
+		pr := &cs.pr
+		if err := parseHeadInto(head, pr); err != nil {
 			fl := s.newFlight(p, tun)
 			s.identify(fl, p)
 			status, reason := http.StatusBadRequest, err.Error()
@@ -122,7 +233,7 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 			s.handleConnect(ctx, conn, br, bw, p, pr)
 			return
 		}
-		if !s.handleRequest(ctx, br, bw, p, tun, pr) {
+		if !s.handleRequest(ctx, cs, br, bw, p, tun, pr) {
 			return
 		}
 	}
@@ -130,7 +241,7 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 
 func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Reader, bw *bufio.Writer, p *peer, pr *parsedRequest) {
 	fl := s.newFlight(p, nil)
-	fl.rec.Request = &audit.Request{Method: http.MethodConnect}
+	fl.request(http.MethodConnect)
 	if ref := s.identify(fl, p); ref != nil {
 		s.finishError(ctx, bw, fl, ref)
 		return
@@ -149,7 +260,7 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 	// Never mint a certificate for a host this client may not reach.
 	dest, ok := g.engine.HostAllowed(host, port, id)
 	if !ok {
-		fl.rec.Decision = &audit.Decision{Allow: false, Mode: g.engine.Mode(), Reason: "no destination for host allows this client"}
+		fl.decision(audit.Decision{Allow: false, Mode: g.engine.Mode(), Reason: "no destination for host allows this client"})
 		s.finishError(ctx, bw, fl, deny(http.StatusForbidden, "no destination for host allows this client"))
 		return
 	}
@@ -178,8 +289,8 @@ func (s *Server) handleConnect(ctx context.Context, conn net.Conn, br *bufio.Rea
 	// failed), so that it can say which TLS the client spoke; no request in
 	// the tunnel is read before it is on disk.
 	fl.rec.Kind = audit.KindConnect
-	fl.rec.Decision = &audit.Decision{Allow: true, Mode: g.engine.Mode(), Reason: "destination allows this client", Destination: dest.Name}
-	fl.rec.Response = &audit.Response{Status: http.StatusOK}
+	fl.decision(audit.Decision{Allow: true, Mode: g.engine.Mode(), Reason: "destination allows this client", Destination: dest.Name})
+	fl.response(http.StatusOK, 0)
 	fl.rec.Detail = map[string]string{}
 	if len(leaf.Certificate) > 0 {
 		fl.rec.Detail["leaf_sha256"] = sha256Hex(leaf.Certificate[0])
@@ -227,7 +338,7 @@ func mustPeek(br *bufio.Reader) []byte {
 }
 
 // target works out host, port and the URL to send upstream.
-func (s *Server) target(pr *parsedRequest, tun *tunnel) (host string, port int, u *url.URL, ref *refusal) {
+func (s *Server) target(cs *connState, pr *parsedRequest, tun *tunnel) (host string, port int, u *url.URL, ref *refusal) {
 	if tun != nil {
 		// Inside a tunnel: origin-form, and Host must name the CONNECT authority.
 		if !strings.HasPrefix(pr.Target, "/") {
@@ -237,7 +348,7 @@ func (s *Server) target(pr *parsedRequest, tun *tunnel) (host string, port int, 
 		if len(hv) != 1 {
 			return "", 0, nil, malformed(http.StatusBadRequest, "exactly one Host header is required")
 		}
-		h, prt, err := policy.SplitHostPort(hv[0], 443)
+		h, prt, err := cs.splitAuthority(hv[0], 443)
 		if err != nil || h != tun.host || prt != tun.port {
 			return "", 0, nil, deny(http.StatusForbidden, "Host does not match the CONNECT authority")
 		}
@@ -263,7 +374,7 @@ func (s *Server) target(pr *parsedRequest, tun *tunnel) (host string, port int, 
 	}
 	// Origination: http://host[:port]/ is sent as TLS to port 443 unless a
 	// port is given.
-	h, prt, err := policy.SplitHostPort(pu.Host, 443)
+	h, prt, err := cs.splitAuthority(pu.Host, 443)
 	if err != nil {
 		return "", 0, nil, malformed(http.StatusBadRequest, "invalid host")
 	}
@@ -280,14 +391,20 @@ type clientRequest struct {
 	tun         *tunnel
 	body        *limitedBody
 	bodyPending bool // a body is still unread on the connection
+	cs          *connState
 }
 
 // handleRequest runs one client request through the pipeline. It reports
 // whether the connection may carry another request.
-func (s *Server) handleRequest(ctx context.Context, br *bufio.Reader, bw *bufio.Writer, p *peer, tun *tunnel, pr *parsedRequest) bool {
-	fl := s.newFlight(p, tun)
-	fl.rec.Request = &audit.Request{Method: pr.Method}
-	cr := &clientRequest{br: br, bw: bw, pr: pr, tun: tun, bodyPending: pr.Length != 0}
+func (s *Server) handleRequest(ctx context.Context, cs *connState, br *bufio.Reader, bw *bufio.Writer, p *peer, tun *tunnel, pr *parsedRequest) bool {
+	fl := &cs.fl
+	s.resetFlight(fl, p)
+	fl.auditCtx = cs.auditCtx
+	fl.request(pr.Method)
+	cs.cur = fl
+	defer func() { cs.cur = nil }()
+	cr := &cs.cr
+	*cr = clientRequest{br: br, bw: bw, pr: pr, tun: tun, bodyPending: pr.Length != 0, cs: cs}
 	resp, ref := s.runClient(ctx, fl, p, cr)
 	if ref != nil {
 		return s.finishError(ctx, bw, fl, ref)
@@ -305,7 +422,7 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 	if ref := s.identify(fl, p); ref != nil {
 		return nil, ref
 	}
-	host, port, u, ref := s.target(pr, cr.tun)
+	host, port, u, ref := s.target(cr.cs, pr, cr.tun)
 	if ref != nil {
 		return nil, ref
 	}
@@ -343,7 +460,15 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 			return nil, fail(0, "client went away before 100 Continue")
 		}
 	}
-	body := newLimitedBody(bodyReader(cr.br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
+	var body *limitedBody
+	if pr.Length == 0 && cr.cs != nil {
+		// Nothing to read, nothing handed to the transport (NoBody goes
+		// upstream): the connection's own body value will do.
+		body = &cr.cs.noBody
+		*body = limitedBody{r: http.NoBody, max: s.limits.MaxBodyBytes}
+	} else {
+		body = newLimitedBody(bodyReader(cr.br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
+	}
 	cr.body = body
 	var outBody io.Reader = body
 	length := pr.Length
@@ -396,14 +521,17 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 		body.Close()
 	}
 
+	hp := hostPort(host, port)
+	// u is this request's own parse: reuse it, keeping only path and query.
+	*u = url.URL{Scheme: "https", Host: hp, Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
 	out := &http.Request{
 		Method:     pr.Method,
-		URL:        &url.URL{Scheme: "https", Host: hostPort(host, port), Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery},
+		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     pr.Header, // the parsed head is not used again: reuse it
-		Host:       hostPort(host, port),
+		Host:       hp,
 	}
 	stripHopByHop(out.Header)
 	if dest.EWS != nil {
@@ -422,14 +550,14 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 		return nil, ref.closeIf(cr.bodyPending)
 	}
 
-	resp, err := s.forward(ctx, fl, out, outBody, length)
+	resp, err := s.forward(ctx, cr.cs, fl, out, outBody, length)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && fl.inj != nil && replay != nil {
 		// The injected token was refused: drop it and try once more with a fresh one.
 		resp.Body.Close()
 		if _, ref := s.retryCredential(ctx, fl, out); ref != nil {
 			return nil, ref.closeIf(false)
 		}
-		resp, err = s.forward(ctx, fl, out, bytes.NewReader(replay), int64(len(replay)))
+		resp, err = s.forward(ctx, cr.cs, fl, out, bytes.NewReader(replay), int64(len(replay)))
 	}
 	fl.rec.Request.Bytes = body.n.Load()
 	if err != nil {
@@ -494,7 +622,7 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 		return s.finishError(ctx, bw, fl, fail(http.StatusBadGateway, "upstream switched protocols unasked (101)"))
 	}
 	hasBody := bodyAllowed(pr.Method, resp.StatusCode)
-	fl.rec.Response = &audit.Response{Status: resp.StatusCode, Bytes: resp.ContentLength}
+	fl.response(resp.StatusCode, resp.ContentLength)
 	if !hasBody {
 		fl.rec.Response.Bytes = 0
 	}
@@ -503,14 +631,14 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 	}
 	h := resp.Header
 	stripHopByHop(h)
-	h.Del("Content-Length")
-	h.Set(RequestIDHeader, fl.id)
+	delete(h, "Content-Length")
+	delete(h, RequestIDHeader)
 	// The request body must be fully read before the connection can carry
 	// another request; if the upstream stopped reading early, close.
 	// If the transport still holds the body (the upstream answered before
 	// reading it all), it cannot be drained here: close after this response.
 	closeAfter := pr.Close || !body.released() || body.tooBig.Load() || body.failed.Load()
-	if !closeAfter {
+	if !closeAfter && (pr.Length != 0 || body.r != http.NoBody) {
 		if _, err := io.Copy(io.Discard, io.LimitReader(body, 64<<10)); err != nil {
 			closeAfter = true
 		} else if n, _ := body.Read(make([]byte, 1)); n > 0 {
@@ -518,24 +646,36 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 		}
 	}
 	chunked := false
+	length := int64(-1) // the Content-Length to send, if any
 	switch {
 	case !hasBody:
 		if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && resp.ContentLength >= 0 {
-			h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+			length = resp.ContentLength
 		}
 	case resp.ContentLength >= 0:
-		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+		length = resp.ContentLength
 	case pr.HTTP10:
 		// No chunked coding in HTTP/1.0: the body ends when the connection does.
 		closeAfter = true
 	default:
 		chunked = true
-		h.Set("Transfer-Encoding", "chunked")
+	}
+	// The upstream's fields, then the gateway's own (no map writes, no
+	// formatting allocations).
+	writeHeadFields(bw, resp.StatusCode, h)
+	writeField(bw, RequestIDHeader, fl.id)
+	if length >= 0 {
+		bw.WriteString("Content-Length: ")
+		writeInt(bw, length)
+		bw.WriteString("\r\n")
+	}
+	if chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	if closeAfter {
-		h.Set("Connection", "close")
+		bw.WriteString("Connection: close\r\n")
 	}
-	if writeResponseHead(bw, resp.StatusCode, h) != nil {
+	if _, err := bw.WriteString("\r\n"); err != nil {
 		return false
 	}
 	if hasBody {
@@ -606,7 +746,12 @@ func decisionLabel(d *audit.Decision) string {
 func (s *Server) writeRecord(ctx context.Context, fl *flight) bool {
 	fl.rec.DurationMS = float64(s.now().Sub(fl.start).Microseconds()) / 1000
 	t0 := time.Now()
-	err := s.opt.Audit.Write(context.WithoutCancel(ctx), fl.rec)
+	if fl.auditCtx != nil {
+		ctx = fl.auditCtx // the connection's, made once
+	} else {
+		ctx = context.WithoutCancel(ctx)
+	}
+	err := s.opt.Audit.Write(ctx, fl.rec)
 	s.metrics.auditWrite.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		s.metrics.auditFailures.Inc()

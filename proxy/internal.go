@@ -104,7 +104,7 @@ func (t *internalTransport) run(ctx context.Context, fl *flight, req *http.Reque
 		body = http.NoBody
 	}
 	sent = true // the transport closes it from here on
-	resp, err := s.forward(ctx, fl, out, body, req.ContentLength)
+	resp, err := s.forward(ctx, nil, fl, out, body, req.ContentLength)
 	if err != nil {
 		return nil, s.upstreamRefusal(fl, err)
 	}

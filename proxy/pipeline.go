@@ -86,7 +86,11 @@ func (s *Server) identify(fl *flight, p *peer) *refusal {
 		return fail(http.StatusServiceUnavailable, "no policy loaded")
 	}
 	fl.g = g
-	id, err := g.engine.Identify(&p.pkey)
+	if p.idGen != g {
+		p.id, p.idErr = g.engine.Identify(&p.pkey)
+		p.idGen = g
+	}
+	id, err := p.id, p.idErr
 	if err == nil || errors.Is(err, policy.ErrSourceDenied) {
 		fl.rec.Client.Name = id.Name
 		fl.rec.Client.Identity = id.Identity
@@ -192,16 +196,22 @@ func (s *Server) retryCredential(ctx context.Context, fl *flight, out *http.Requ
 
 // forward sends out upstream with the given body and records what the
 // upstream connection was.
-func (s *Server) forward(ctx context.Context, fl *flight, out *http.Request, body io.Reader, length int64) (*http.Response, error) {
+func (s *Server) forward(ctx context.Context, cs *connState, fl *flight, out *http.Request, body io.Reader, length int64) (*http.Response, error) {
 	dest := fl.route
-	var remote string
-	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
-		if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
-			remote = ap.Addr().String()
-		}
-	}}
-	// A shallow copy is enough: only Body and ContentLength differ per try.
-	req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
+	fl.remote = ""
+	var req *http.Request
+	if cs != nil {
+		// The connection's trace, made once, sets fl.remote.
+		req = out.WithContext(cs.traceCtx)
+	} else {
+		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+			if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
+				fl.remote = ap.Addr().String()
+			}
+		}}
+		// A shallow copy is enough: only Body and ContentLength differ per try.
+		req = out.WithContext(httptrace.WithClientTrace(ctx, trace))
+	}
 	switch {
 	case length == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
@@ -213,8 +223,7 @@ func (s *Server) forward(ctx context.Context, fl *flight, out *http.Request, bod
 		req.Body, req.ContentLength = rc, length
 	}
 	resp, err := fl.g.up.transport(dest).RoundTrip(req)
-	up := &audit.Upstream{IP: remote, CABundle: dest.CABundle, ClientCert: dest.ClientCert}
-	fl.rec.Upstream = up
+	up := fl.upstream(audit.Upstream{IP: fl.remote, CABundle: dest.CABundle, ClientCert: dest.ClientCert})
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +275,7 @@ func (s *Server) finish(ctx context.Context, fl *flight, ref *refusal) (int, str
 	status, reason := ref.status, ref.reason
 	switch d := fl.rec.Decision; {
 	case d == nil:
-		fl.rec.Decision = &audit.Decision{Allow: false, Mode: s.mode(), Reason: reason}
+		fl.decision(audit.Decision{Allow: false, Mode: s.mode(), Reason: reason})
 	case !d.Allow:
 		d.Reason = reason
 	case ref.class == classDeny:
@@ -281,7 +290,7 @@ func (s *Server) finish(ctx context.Context, fl *flight, ref *refusal) (int, str
 		}
 		fl.rec.Detail["error"] = reason
 	}
-	fl.rec.Response = &audit.Response{Status: status}
+	fl.response(status, 0)
 	if !s.writeRecord(ctx, fl) && status != http.StatusServiceUnavailable && status != 0 {
 		status, reason = http.StatusServiceUnavailable, "audit log unavailable"
 	}
@@ -304,10 +313,9 @@ func (c refusalClass) String() string {
 
 // recordDecision puts a policy decision in the flight's record.
 func (s *Server) recordDecision(fl *flight, d policy.Decision) {
-	ad := &audit.Decision{Allow: d.Allow, Mode: d.Mode, Rule: d.Rule, Reason: d.Reason, WouldDeny: d.WouldDeny}
+	ad := fl.decision(audit.Decision{Allow: d.Allow, Mode: d.Mode, Rule: d.Rule, Reason: d.Reason, WouldDeny: d.WouldDeny})
 	if d.Dest != nil {
 		ad.Destination = d.Dest.Name
 		fl.dest = d.Dest.Name
 	}
-	fl.rec.Decision = ad
 }

@@ -346,11 +346,21 @@ func (s *Server) closeAll() {
 // peer is what is known about a client connection.
 type peer struct {
 	source  netip.Addr
+	srcText string // source.String(), made once per connection
 	plain   bool
 	certs   []*x509.Certificate
 	certFP  string
 	pkey    policy.Peer
 	limited string // key counted against MaxConnsPerClient
+
+	// The identity under the last policy generation it was asked for. A
+	// peer belongs to one connection, served by one goroutine (a tunnel's
+	// requests run in the goroutine of the connection that opened it), so
+	// the cache needs no lock; a reload makes a new generation and so a
+	// fresh lookup.
+	idGen *generation
+	id    policy.ClientID
+	idErr error
 }
 
 func newPeer(c net.Conn, plain bool, certs []*x509.Certificate) *peer {
@@ -358,6 +368,7 @@ func newPeer(c net.Conn, plain bool, certs []*x509.Certificate) *peer {
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		p.source = ap.Addr().Unmap()
 	}
+	p.srcText = p.source.String()
 	p.pkey = policy.Peer{Source: p.source, Plain: plain}
 	if len(certs) > 0 {
 		leaf := certs[0]
@@ -395,7 +406,7 @@ func (s *Server) handleConn(ctx context.Context, c net.Conn, plain bool) {
 		certs = tc.ConnectionState().PeerCertificates
 	}
 	p := newPeer(c, plain, certs)
-	key := "source:" + p.source.String()
+	key := "source:" + p.srcText
 	if g := s.gen.Load(); g != nil {
 		if id, err := g.engine.Identify(&p.pkey); err == nil {
 			key = "client:" + id.Name

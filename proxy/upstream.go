@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/syncgate/syncgate/certs"
 	"github.com/syncgate/syncgate/policy"
@@ -102,10 +104,43 @@ type upstreams struct {
 
 	mu sync.Mutex
 	tr map[*policy.Dest]*http.Transport
+
+	// The vetted IP of each live upstream connection, for the audit record.
+	// Weak keys: an entry goes when its connection is collected.
+	ipMu sync.RWMutex
+	ips  map[weak.Pointer[tls.Conn]]string
 }
 
 func newUpstreams(g *Guard, certs ClientCertSource, timeout time.Duration) *upstreams {
-	return &upstreams{guard: g, certs: certs, timeout: timeout, tr: make(map[*policy.Dest]*http.Transport)}
+	return &upstreams{guard: g, certs: certs, timeout: timeout, tr: make(map[*policy.Dest]*http.Transport),
+		ips: make(map[weak.Pointer[tls.Conn]]string)}
+}
+
+// remember notes the IP a connection was dialled to.
+func (u *upstreams) remember(tc *tls.Conn, ip string) {
+	k := weak.Make(tc)
+	u.ipMu.Lock()
+	u.ips[k] = ip
+	u.ipMu.Unlock()
+	runtime.AddCleanup(tc, u.forget, k)
+}
+
+func (u *upstreams) forget(k weak.Pointer[tls.Conn]) {
+	u.ipMu.Lock()
+	delete(u.ips, k)
+	u.ipMu.Unlock()
+}
+
+// ipOf returns the IP c was dialled to ("" when unknown).
+func (u *upstreams) ipOf(c net.Conn) string {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ""
+	}
+	u.ipMu.RLock()
+	ip := u.ips[weak.Make(tc)]
+	u.ipMu.RUnlock()
+	return ip
 }
 
 func (u *upstreams) transport(d *policy.Dest) *http.Transport {
@@ -172,6 +207,7 @@ func (u *upstreams) dialTLS(ctx context.Context, d *policy.Dest, addr string) (n
 		raw.Close()
 		return nil, &UpstreamError{Reason: classifyTLS(err), Err: err}
 	}
+	u.remember(tc, ap.Addr().String())
 	return tc, nil
 }
 

@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
+
 	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
@@ -33,10 +34,14 @@ func badRequest(reason string) error {
 }
 
 // readHead reads one request head (request line and header fields, up to and
-// including the blank line) of at most max bytes. Leading blank lines are
-// skipped as RFC 9112 §2.2 allows.
-func readHead(br *bufio.Reader, max int) ([]byte, error) {
+// including the blank line) of at most max bytes, appended to buf (which a
+// connection reuses; the caller must not keep the result past the next
+// call). Leading blank lines are skipped as RFC 9112 §2.2 allows.
+func readHead(br *bufio.Reader, max int, buf ...[]byte) ([]byte, error) {
 	var head []byte
+	if len(buf) > 0 {
+		head = buf[0][:0]
+	}
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -84,73 +89,94 @@ type parsedRequest struct {
 }
 
 // parseHead validates and parses a request head. It is strict on purpose:
-// anything a downstream parser could read differently is refused.
-func parseHead(head []byte) (*parsedRequest, error) {
-	lineEnd := bytes.IndexByte(head, '\n')
+// anything a downstream parser could read differently is refused. The head
+// is copied once; names and values are pieces of that copy, all values share
+// one backing array, so a request costs a handful of allocations however many
+// fields it has.
+func parseHead(headBytes []byte) (*parsedRequest, error) {
+	p := &parsedRequest{}
+	if err := parseHeadInto(headBytes, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parseHeadInto is parseHead into a connection's own parsedRequest.
+func parseHeadInto(headBytes []byte, p *parsedRequest) error {
+	*p = parsedRequest{}
+	lineEnd := bytes.IndexByte(headBytes, '\n')
 	if lineEnd < 0 {
-		return nil, badRequest("malformed request line")
+		return badRequest("malformed request line")
 	}
-	line := string(bytes.TrimSuffix(head[:lineEnd], []byte("\r")))
-	if !bytes.HasSuffix(head[:lineEnd+1], []byte("\r\n")) {
-		return nil, badRequest("bare LF in request line")
+	if lineEnd == 0 || headBytes[lineEnd-1] != '\r' {
+		return badRequest("bare LF in request line")
 	}
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 {
-		return nil, badRequest("malformed request line")
+	head := string(headBytes)
+	line := head[:lineEnd-1]
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || strings.IndexByte(proto, ' ') >= 0 {
+		return badRequest("malformed request line")
 	}
-	method, target, proto := parts[0], parts[1], parts[2]
 	if proto != "HTTP/1.1" && proto != "HTTP/1.0" {
-		return nil, badRequest("unsupported protocol version")
+		return badRequest("unsupported protocol version")
 	}
 	if method == "" || !validToken(method) {
-		return nil, badRequest("invalid method")
+		return badRequest("invalid method")
 	}
 	if strings.ToUpper(method) != method {
 		// Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET,
 		// and policy must not match one while the upstream sees the other.
-		return nil, badRequest("method must be upper case")
+		return badRequest("method must be upper case")
 	}
 	if target == "" || !validTarget(target) {
-		return nil, badRequest("invalid request target")
+		return badRequest("invalid request target")
 	}
-	h := make(http.Header)
-	rest := head[lineEnd+1:]
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
+	fields := head[lineEnd+1:]
+	n := strings.Count(fields, "\n")
+	h := make(http.Header, n)
+	vals := make([]string, 0, n)
+	for len(fields) > 0 {
+		i := strings.IndexByte(fields, '\n')
 		if i < 0 {
-			return nil, badRequest("malformed header section")
+			return badRequest("malformed header section")
 		}
-		if i == 0 || rest[i-1] != '\r' {
-			return nil, badRequest("bare LF in header section")
+		if i == 0 || fields[i-1] != '\r' {
+			return badRequest("bare LF in header section")
 		}
-		l := rest[:i-1]
-		rest = rest[i+1:]
+		l := fields[:i-1]
+		fields = fields[i+1:]
 		if len(l) == 0 {
 			break
 		}
 		if l[0] == ' ' || l[0] == '\t' {
-			return nil, badRequest("obsolete header line folding")
+			return badRequest("obsolete header line folding")
 		}
-		colon := bytes.IndexByte(l, ':')
+		colon := strings.IndexByte(l, ':')
 		if colon <= 0 {
-			return nil, badRequest("malformed header field")
+			return badRequest("malformed header field")
 		}
-		name := string(l[:colon])
+		name := l[:colon]
 		if !httpguts.ValidHeaderFieldName(name) {
-			return nil, badRequest("invalid byte in header name")
+			return badRequest("invalid byte in header name")
 		}
-		value := string(bytes.Trim(l[colon+1:], " \t"))
+		value := strings.Trim(l[colon+1:], " \t")
 		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil, badRequest("invalid byte in header value")
+			return badRequest("invalid byte in header value")
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
-		h[key] = append(h[key], value)
+		if prev, ok := h[key]; ok {
+			h[key] = append(prev[:len(prev):len(prev)], value)
+			continue
+		}
+		vals = append(vals, value)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	p := &parsedRequest{Method: method, Target: target, Header: h}
+	p.Method, p.Target, p.Header = method, target, h
 	if _, te := h["Transfer-Encoding"]; te && proto == "HTTP/1.0" {
 		// RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has
 		// faulty framing.
-		return nil, badRequest("Transfer-Encoding in an HTTP/1.0 request")
+		return badRequest("Transfer-Encoding in an HTTP/1.0 request")
 	}
 	if proto == "HTTP/1.0" {
 		p.HTTP10 = true
@@ -159,15 +185,15 @@ func parseHead(head []byte) (*parsedRequest, error) {
 		p.Close = headerHasToken(h, "Connection", "close")
 	}
 	if err := p.framing(); err != nil {
-		return nil, err
+		return err
 	}
 	if v := h.Get("Expect"); v != "" {
 		if !strings.EqualFold(v, "100-continue") || len(h["Expect"]) > 1 {
-			return nil, &wireError{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
+			return &wireError{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
 		}
 		p.Expect = true
 	}
-	return p, nil
+	return nil
 }
 
 // framing decides the body length per RFC 9112 §6.3, refusing every shape on
@@ -235,7 +261,9 @@ func validTarget(s string) bool {
 
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h[name] {
-		for _, f := range strings.Split(v, ",") {
+		for v != "" {
+			var f string
+			f, v, _ = strings.Cut(v, ",")
 			if strings.EqualFold(strings.TrimSpace(f), token) {
 				return true
 			}
@@ -255,7 +283,9 @@ var hopByHop = []string{
 // every Proxy-* field.
 func stripHopByHop(h http.Header) {
 	for _, v := range h["Connection"] {
-		for _, f := range strings.Split(v, ",") {
+		for v != "" {
+			var f string
+			f, v, _ = strings.Cut(v, ",")
 			if f = strings.TrimSpace(f); f != "" {
 				h.Del(f)
 			}
@@ -294,13 +324,11 @@ type limitedBody struct {
 	n      atomic.Int64
 	tooBig atomic.Bool
 	failed atomic.Bool // a read error other than EOF or the limit
-
-	once sync.Once
-	done chan struct{}
+	done   atomic.Bool // closed by whoever was reading it
 }
 
 func newLimitedBody(r io.Reader, max int64) *limitedBody {
-	return &limitedBody{r: r, max: max, done: make(chan struct{})}
+	return &limitedBody{r: r, max: max}
 }
 
 var errBodyTooLarge = errors.New("request body too large")
@@ -378,34 +406,88 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 // Close marks the body as released by whoever was reading it.
 func (b *limitedBody) Close() error {
-	b.once.Do(func() { close(b.done) })
+	b.done.Store(true)
 	return nil
 }
 
 // released reports whether the transport is done with the body.
-func (b *limitedBody) released() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
+func (b *limitedBody) released() bool { return b.done.Load() }
+
+// writeResponseHead writes a status line, header fields and the blank line.
+func writeResponseHead(w *bufio.Writer, status int, h http.Header) error {
+	writeHeadFields(w, status, h)
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// writeHeadFields writes a status line and header fields, in sorted order as
+// http.Header.Write does, without the blank line. It does not allocate for
+// a head of up to 32 distinct field names.
+func writeHeadFields(w *bufio.Writer, status int, h http.Header) {
+	writeStatusLine(w, status)
+	var stack [32]string
+	keys := stack[:0]
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			writeField(w, k, v)
+		}
 	}
 }
 
-// writeResponseHead writes a status line and header fields.
-func writeResponseHead(w *bufio.Writer, status int, h http.Header) error {
-	text := http.StatusText(status)
-	if text == "" {
-		text = "status " + strconv.Itoa(status)
+func writeStatusLine(w *bufio.Writer, status int) {
+	w.WriteString("HTTP/1.1 ")
+	if status >= 0 && status < 100 {
+		w.WriteByte('0') // %03d
+		if status < 10 {
+			w.WriteByte('0')
+		}
 	}
-	if _, err := fmt.Fprintf(w, "HTTP/1.1 %03d %s\r\n", status, text); err != nil {
-		return err
+	writeInt(w, int64(status))
+	w.WriteByte(' ')
+	if text := http.StatusText(status); text != "" {
+		w.WriteString(text)
+	} else {
+		w.WriteString("status ")
+		writeInt(w, int64(status))
 	}
-	if err := h.Write(w); err != nil {
-		return err
+	w.WriteString("\r\n")
+}
+
+// writeInt writes n in decimal a byte at a time, so that no buffer escapes.
+func writeInt(w *bufio.Writer, n int64) {
+	var num [20]byte
+	for _, c := range strconv.AppendInt(num[:0], n, 10) {
+		w.WriteByte(c)
 	}
-	_, err := w.WriteString("\r\n")
-	return err
+}
+
+// writeField writes one header field. Like http.Header.Write it turns CR
+// and LF in a name or value into spaces and trims the value, so that no
+// field can end the head or start another.
+func writeField(w *bufio.Writer, name, value string) {
+	value = textproto.TrimString(value)
+	writeFieldPart(w, name)
+	w.WriteString(": ")
+	writeFieldPart(w, value)
+	w.WriteString("\r\n")
+}
+
+func writeFieldPart(w *bufio.Writer, s string) {
+	if strings.IndexByte(s, '\r') < 0 && strings.IndexByte(s, '\n') < 0 {
+		w.WriteString(s)
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		w.WriteByte(c)
+	}
 }
 
 // requestURL parses an absolute-form target. It refuses userinfo, which has
@@ -450,7 +532,9 @@ func methodOverride(h http.Header, rawQuery string) string {
 			}
 		}
 	}
-	for _, kv := range strings.Split(rawQuery, "&") {
+	for q := rawQuery; q != ""; {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
 		k, _, _ := strings.Cut(kv, "=")
 		if uk, err := url.QueryUnescape(k); err == nil {
 			k = uk
@@ -470,8 +554,8 @@ var forwardingHeaders = []string{"Forwarded", "X-Real-Ip", "X-Client-Ip", "True-
 // the upstream: the gateway's own Syncgate-* fields (also spelled with
 // '_'), and forwarding fields (Forwarded, X-Forwarded-*, X-Real-IP, ...).
 func clientOnlyHeader(name string) bool {
-	n := strings.ToLower(headerNameDashed(name))
-	if strings.HasPrefix(n, "syncgate-") || strings.HasPrefix(n, "x-forwarded-") {
+	n := headerNameDashed(name)
+	if hasPrefixFold(n, "syncgate-") || hasPrefixFold(n, "x-forwarded-") {
 		return true
 	}
 	for _, f := range forwardingHeaders {
@@ -483,3 +567,7 @@ func clientOnlyHeader(name string) bool {
 }
 
 func headerNameDashed(name string) string { return strings.ReplaceAll(name, "_", "-") }
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
