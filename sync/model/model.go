@@ -173,6 +173,25 @@ func (e Event) Normalize() Event {
 			}
 			r.Exceptions = xs
 		}
+		// UNTIL canonically is the last occurrence's start (its date for
+		// all-day series): sides that only hold an end date (Graph, EWS)
+		// and sides that hold an instant describe the same series alike.
+		if !r.Until.IsZero() {
+			probe := e
+			probe.Recurrence = &r
+			from := e.Start
+			if e.AllDay {
+				from, _ = time.Parse(time.DateOnly, e.StartDate)
+			}
+			if occ, err := probe.OriginalStarts(from, r.Until.Add(time.Second)); err == nil && len(occ) > 0 {
+				last := occ[len(occ)-1]
+				if t, err := time.Parse(time.RFC3339, last); err == nil {
+					r.Until = t
+				} else if d, err := time.Parse(time.DateOnly, last); err == nil {
+					r.Until = d
+				}
+			}
+		}
 		r = r.Normalize()
 		e.Recurrence = &r
 	}

@@ -248,3 +248,18 @@ func FuzzParseRRULE(f *testing.F) {
 		}
 	})
 }
+
+// UNTIL as an end date or as the last occurrence's instant is the same
+// series.
+func TestRecurrenceUntilCanonical(t *testing.T) {
+	a := series(t, "FREQ=WEEKLY;BYDAY=MO;UNTIL=20261231T225959Z", "Europe/Berlin", time.Date(2026, 11, 2, 9, 0, 0, 0, mustLoc(t, "Europe/Berlin")), time.Hour)
+	b := series(t, "FREQ=WEEKLY;BYDAY=MO;UNTIL=20261228T080000Z", "Europe/Berlin", time.Date(2026, 11, 2, 9, 0, 0, 0, mustLoc(t, "Europe/Berlin")), time.Hour)
+	c := series(t, "FREQ=WEEKLY;BYDAY=MO;UNTIL=20261228T075959Z", "Europe/Berlin", time.Date(2026, 11, 2, 9, 0, 0, 0, mustLoc(t, "Europe/Berlin")), time.Hour)
+	ha, hb, hc := (&Item{Event: a}).Hash(), (&Item{Event: b}).Hash(), (&Item{Event: c}).Hash()
+	if ha != hb || hb == hc {
+		t.Fatalf("UNTIL not canonical: %v %v %v", ha == hb, hb == hc, ha == hc)
+	}
+	if n := a.Normalize(); !n.Recurrence.Until.Equal(time.Date(2026, 12, 28, 8, 0, 0, 0, time.UTC)) {
+		t.Fatalf("until %s", n.Recurrence.Until)
+	}
+}

@@ -40,6 +40,9 @@ type gEvent struct {
 	IsOrganizer   *bool             `json:"isOrganizer"`
 	Attendees     []json.RawMessage `json:"attendees"`
 	Ext           []extProp         `json:"singleValueExtendedProperties"`
+	// Series (Options.Series).
+	Recurrence     *gRecurrence `json:"recurrence"`
+	SeriesMasterID string       `json:"seriesMasterId"`
 }
 
 // seriesOf maps Graph's event type to model.Event.Series.
@@ -276,6 +279,9 @@ func (c *Connector) getEventItem(ctx context.Context, s connector.Scope, id stri
 	if err != nil {
 		return nil, err
 	}
+	if c.series && seriesOf(g.Type) == "master" {
+		return c.seriesItem(ctx, s, g)
+	}
 	return g.item(s.User)
 }
 
@@ -292,7 +298,12 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 	if err != nil {
 		return nil, err
 	}
-	it, err := g.item(s.User)
+	var it *model.Item
+	if c.series && seriesOf(g.Type) == "master" {
+		it, err = c.seriesItem(ctx, s, g)
+	} else {
+		it, err = g.item(s.User)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +316,11 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	if it.Event == nil {
 		return nil, errors.New(op + ": item is not an event")
 	}
-	if it.Event.Series != "" {
-		return nil, fmt.Errorf("%w: %s: event series are not written in part 1", connector.ErrUnsupported, op)
+	if c.series && it.Event.Series == "master" && it.Event.Recurrence != nil {
+		return c.createSeries(ctx, s, key, it)
+	}
+	if it.Event.Series != "" || it.Event.Recurrence != nil {
+		return nil, fmt.Errorf("%w: %s: event series are not written (series off, or not a master)", connector.ErrUnsupported, op)
 	}
 	body, err := eventPatch(*it.Event, nil)
 	if err != nil {
@@ -349,8 +363,8 @@ func (c *Connector) currentEvent(ctx context.Context, s connector.Scope, op, id,
 	if cur.isMeeting() {
 		return nil, fmt.Errorf("%w: %s: the event is a meeting with attendees; writing it would notify them", connector.ErrUnsupported, op)
 	}
-	if seriesOf(cur.Type) != "" {
-		return nil, fmt.Errorf("%w: %s: event series are not written in part 1", connector.ErrUnsupported, op)
+	if t := seriesOf(cur.Type); t != "" && (!c.series || t != "master") {
+		return nil, fmt.Errorf("%w: %s: event series are not written (series off, or not a master)", connector.ErrUnsupported, op)
 	}
 	return cur, nil
 }
@@ -363,6 +377,12 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 	cur, err := c.currentEvent(ctx, s, op, id, mark)
 	if err != nil {
 		return nil, err
+	}
+	if master := seriesOf(cur.Type) == "master"; master || it.Event.Recurrence != nil {
+		if !master || it.Event.Recurrence == nil {
+			return nil, fmt.Errorf("%w: %s: turning a single event into a series or back", connector.ErrUnsupported, op)
+		}
+		return c.updateSeries(ctx, s, cur, mark, it)
 	}
 	body, err := eventPatch(*it.Event, cur)
 	if err != nil {

@@ -43,6 +43,10 @@ type Options struct {
 	// folder) but the contact-delta page does not, instead of finding the
 	// default folder's id and reading contactFolders/{id}/contacts/delta.
 	ContactsDelta bool
+	// Series reads and writes event series as one item each
+	// (connector.SeriesCapable; see series.go). Off, series are reported
+	// as in part 1 (masters, occurrences, exceptions) and never written.
+	Series bool
 }
 
 // Connector reads and writes one mailbox's contacts (default contacts
@@ -54,6 +58,7 @@ type Connector struct {
 	maxPages int
 	// contactsDelta: see Options.ContactsDelta.
 	contactsDelta bool
+	series        bool
 }
 
 var _ connector.Connector = (*Connector)(nil)
@@ -82,7 +87,7 @@ func New(hc *http.Client, o Options) (*Connector, error) {
 	if o.MaxPages <= 0 {
 		o.MaxPages = 100000
 	}
-	return &Connector{hc: hc, base: u, pageSize: o.PageSize, maxPages: o.MaxPages, contactsDelta: o.ContactsDelta}, nil
+	return &Connector{hc: hc, base: u, pageSize: o.PageSize, maxPages: o.MaxPages, contactsDelta: o.ContactsDelta, series: o.Series}, nil
 }
 
 // Side reports the mailbox side.
