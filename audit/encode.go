@@ -5,41 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/rs/zerolog"
+	"unicode/utf8"
 )
 
 // hashSuffixLen is the length of `,"hash":"<64 hex>"}`, the fixed tail of
 // every record line (without the newline).
 const hashSuffixLen = len(`,"hash":"`) + 64 + len(`"}`)
-
-// lineSink receives the one line a zerolog event writes. zerolog hands its
-// pooled buffer to Write, so the bytes are copied before the event returns.
-type lineSink struct{ buf []byte }
-
-func (s *lineSink) Write(p []byte) (int, error) {
-	s.buf = append(s.buf[:0], p...)
-	return len(p), nil
-}
-
-// encoder builds canonical record lines. It is not safe for concurrent use;
-// the Writer owns one and uses it under its lock.
-type encoder struct {
-	sink lineSink
-	log  zerolog.Logger
-}
-
-func newEncoder() *encoder {
-	e := &encoder{}
-	e.log = zerolog.New(&e.sink)
-	return e
-}
 
 // clean makes s valid UTF-8, so that the bytes written are exactly what any
 // JSON re-serialiser (jq included) produces for the parsed string.
@@ -62,97 +38,221 @@ func canonicalDuration(ms float64) float64 {
 	return math.Round(ms*1000) / 1000
 }
 
-// encode appends the canonical line for r (with its current Prev, without
-// Hash) to dst, computes the hash, sets r.Hash and returns dst with the whole
-// line including the trailing newline.
+// encoder builds canonical record lines: fixed key bytes and values
+// appended into a buffer, strings escaped as docs/audit.md specifies (the
+// bytes zerolog produced before; encode_ref_test.go checks it). It is safe
+// for concurrent use: it has no state.
+type encoder struct{}
+
+func newEncoder() *encoder { return &encoder{} }
+
+// encode appends the canonical line for r (with its current Seq and Prev,
+// without Hash) to dst, computes the hash, sets r.Hash and returns dst with
+// the whole line including the trailing newline.
 func (e *encoder) encode(dst []byte, r *Record) ([]byte, error) {
-	ev := e.log.Log()
-	if ev == nil {
-		// zerolog.SetGlobalLevel(Disabled) somewhere in the process: refuse
-		// rather than silently produce nothing.
-		return dst, errors.New("audit: zerolog logging is globally disabled; cannot encode records")
-	}
-	ev.Str("time", formatTime(r.Time)).
-		Str("id", clean(r.ID)).
-		Uint64("seq", r.Seq).
-		Str("kind", clean(r.Kind))
+	bp := encBufs.Get().(*[]byte)
+	body, off := encodeParts((*bp)[:0], r)
+	dst = finishLine(dst, body, off, r, r.Seq, r.Prev)
+	*bp = body
+	encBufs.Put(bp)
+	return dst, nil
+}
+
+// encodeParts appends to buf the canonical encoding of r without its seq
+// and prev, the part of the work that needs no lock: the line's head up to
+// `"seq":`, then everything after the seq up to (without) `,"prev"`. off is
+// where the seq goes. It normalises r as the canonical form requires (path
+// without query, duration rounded).
+func encodeParts(buf []byte, r *Record) (body []byte, off int) {
+	b := append(buf, `{"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","id":`...)
+	b = appendString(b, r.ID)
+	b = append(b, `,"seq":`...)
+	off = len(b)
+	return appendRest(b, r), off
+}
+
+// appendRest encodes what follows seq, up to (without) prev.
+func appendRest(b []byte, r *Record) []byte {
+	b = append(b, `,"kind":`...)
+	b = appendString(b, r.Kind)
 	if c := r.Client; c != nil {
-		d := ev.CreateDict().Str("name", clean(c.Name)).Str("ip", clean(c.IP))
-		strOpt(d, "identity", c.Identity)
-		strOpt(d, "cert_sha256", c.CertSHA256)
-		ev.Dict("client", d)
+		b = append(b, `,"client":{"name":`...)
+		b = appendString(b, c.Name)
+		b = append(b, `,"ip":`...)
+		b = appendString(b, c.IP)
+		b = strOpt(b, `,"identity":`, c.Identity)
+		b = strOpt(b, `,"cert_sha256":`, c.CertSHA256)
+		b = append(b, '}')
 	}
-	strOpt(ev, "subject", r.Subject)
+	b = strOpt(b, `,"subject":`, r.Subject)
 	if q := r.Request; q != nil {
 		// Defence in depth: a query string or fragment can carry secrets
 		// (tokens, codes), so it never reaches the log even if a caller
 		// passes a raw request URI.
 		q.Path = stripQuery(q.Path)
-		d := ev.CreateDict().Str("method", clean(q.Method)).Str("host", clean(q.Host)).
-			Int("port", q.Port).Str("path", clean(q.Path)).Int64("bytes", q.Bytes)
-		strOpt(d, "operation", q.Operation)
-		ev.Dict("request", d)
+		b = append(b, `,"request":{"method":`...)
+		b = appendString(b, q.Method)
+		b = append(b, `,"host":`...)
+		b = appendString(b, q.Host)
+		b = append(b, `,"port":`...)
+		b = strconv.AppendInt(b, int64(q.Port), 10)
+		b = append(b, `,"path":`...)
+		b = appendString(b, q.Path)
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, q.Bytes, 10)
+		b = strOpt(b, `,"operation":`, q.Operation)
+		b = append(b, '}')
 	}
 	if p := r.Decision; p != nil {
-		d := ev.CreateDict().Bool("allow", p.Allow).Str("mode", clean(p.Mode))
-		strOpt(d, "rule", p.Rule)
-		strOpt(d, "reason", p.Reason)
+		b = append(b, `,"decision":{"allow":`...)
+		b = strconv.AppendBool(b, p.Allow)
+		b = append(b, `,"mode":`...)
+		b = appendString(b, p.Mode)
+		b = strOpt(b, `,"rule":`, p.Rule)
+		b = strOpt(b, `,"reason":`, p.Reason)
 		if p.WouldDeny {
-			d.Bool("would_deny", true)
+			b = append(b, `,"would_deny":true`...)
 		}
-		strOpt(d, "destination", p.Destination)
-		ev.Dict("decision", d)
+		b = strOpt(b, `,"destination":`, p.Destination)
+		b = append(b, '}')
 	}
 	if u := r.Upstream; u != nil {
-		d := ev.CreateDict()
-		strOpt(d, "ip", u.IP)
-		strOpt(d, "tls_version", u.TLSVersion)
-		strOpt(d, "cipher", u.Cipher)
-		strOpt(d, "cert_sha256", u.CertSHA256)
-		strOpt(d, "issuer", u.Issuer)
-		strOpt(d, "ca_bundle", u.CABundle)
-		strOpt(d, "client_cert", u.ClientCert)
-		strOpt(d, "error", u.Error)
-		ev.Dict("upstream", d)
+		b = append(b, `,"upstream":{`...)
+		n := len(b)
+		b = strOpt(b, `,"ip":`, u.IP)
+		b = strOpt(b, `,"tls_version":`, u.TLSVersion)
+		b = strOpt(b, `,"cipher":`, u.Cipher)
+		b = strOpt(b, `,"cert_sha256":`, u.CertSHA256)
+		b = strOpt(b, `,"issuer":`, u.Issuer)
+		b = strOpt(b, `,"ca_bundle":`, u.CABundle)
+		b = strOpt(b, `,"client_cert":`, u.ClientCert)
+		b = strOpt(b, `,"error":`, u.Error)
+		if len(b) > n {
+			b = append(b[:n], b[n+1:]...) // no comma after the brace
+		}
+		b = append(b, '}')
 	}
 	if c := r.Credential; c != nil {
-		d := ev.CreateDict().Str("name", clean(c.Name))
-		strOpt(d, "token_fp", c.TokenFP)
-		ev.Dict("credential", d)
+		b = append(b, `,"credential":{"name":`...)
+		b = appendString(b, c.Name)
+		b = strOpt(b, `,"token_fp":`, c.TokenFP)
+		b = append(b, '}')
 	}
 	if s := r.Response; s != nil {
-		ev.Dict("response", ev.CreateDict().Int("status", s.Status).Int64("bytes", s.Bytes))
+		b = append(b, `,"response":{"status":`...)
+		b = strconv.AppendInt(b, int64(s.Status), 10)
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, s.Bytes, 10)
+		b = append(b, '}')
 	}
 	r.DurationMS = canonicalDuration(r.DurationMS)
-	// Formatted here rather than with Float64 so that zerolog's global
-	// FloatingPointPrecision cannot change the canonical form.
-	ev.RawJSON("duration_ms", strconv.AppendFloat(nil, r.DurationMS, 'f', -1, 64))
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, r.DurationMS, 'f', -1, 64)
 	if len(r.Detail) > 0 {
-		keys := make([]string, 0, len(r.Detail))
+		var stack [16]string
+		keys := stack[:0]
 		for k := range r.Detail {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
-		d := ev.CreateDict()
-		for _, k := range keys {
-			d.Str(clean(k), clean(r.Detail[k]))
+		slices.Sort(keys)
+		b = append(b, `,"detail":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, r.Detail[k])
 		}
-		ev.Dict("detail", d)
+		b = append(b, '}')
 	}
-	ev.Str("prev", clean(r.Prev))
-	e.sink.buf = e.sink.buf[:0]
-	ev.Msg("")
-	line := bytes.TrimSuffix(e.sink.buf, []byte("\n"))
-	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
-		return dst, fmt.Errorf("audit: encoder produced an unexpected line %q", line)
-	}
-	sum := sha256.Sum256(line)
-	r.Hash = hex.EncodeToString(sum[:])
-	dst = append(dst, line[:len(line)-1]...)
+	return b
+}
+
+// finishLine appends to dst the whole line of the record encoded in body
+// (by encodeParts, seq at off): head, seq, rest, prev, and the hash of all
+// that, which it also sets as r.Hash. This is the part under the writer's
+// lock: copies, one SHA-256 and the hex of it.
+func finishLine(dst, body []byte, off int, r *Record, seq uint64, prev string) []byte {
+	start := len(dst)
+	dst = append(dst, body[:off]...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, body[off:]...)
+	dst = append(dst, `,"prev":`...)
+	dst = appendString(dst, prev)
+	dst = append(dst, '}')
+	sum := sha256.Sum256(dst[start:])
+	dst = dst[:len(dst)-1]
 	dst = append(dst, `,"hash":"`...)
-	dst = append(dst, r.Hash...)
-	dst = append(dst, "\"}\n"...)
-	return dst, nil
+	n := len(dst)
+	dst = hex.AppendEncode(dst, sum[:])
+	r.Hash = string(dst[n:])
+	return append(dst, "\"}\n"...)
+}
+
+// strOpt appends key (with its leading comma) and v, when v is not empty.
+func strOpt(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(append(b, key...), v)
+}
+
+// noEscape[c] is true for the ASCII bytes written as they are.
+var noEscape = func() (t [256]bool) {
+	for i := 0x20; i < 0x7f; i++ {
+		t[i] = i != '\\' && i != '"'
+	}
+	return
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a canonical JSON string: invalid UTF-8 is
+// repaired first (only when there is any), '"' and '\\' and the control
+// characters are escaped, everything else is written as it is.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	i := 0
+	for i < len(s) && noEscape[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	if !utf8.ValidString(s[i:]) {
+		s = clean(s)
+	}
+	start := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if noEscape[c] || c >= utf8.RuneSelf {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func stripQuery(p string) string {
@@ -160,12 +260,6 @@ func stripQuery(p string) string {
 		return p[:i]
 	}
 	return p
-}
-
-func strOpt(e *zerolog.Event, key, v string) {
-	if v != "" {
-		e.Str(key, clean(v))
-	}
 }
 
 // splitHash checks the fixed tail of a line (without newline) and returns

@@ -87,7 +87,6 @@ type Writer struct {
 	backoffMax time.Duration
 
 	mu          sync.Mutex
-	enc         *encoder
 	seq         uint64 // last assigned
 	head        string // hash of the last assigned record
 	buf         []byte // accepted records not yet durable, in order
@@ -157,8 +156,8 @@ func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
 	w := &Writer{
 		o: o, ops: ops, log: o.Logger, now: o.Now, batch: o.Fsync == FsyncBatch,
 		backoffMin: o.retryMin, backoffMax: o.retryMax,
-		enc: newEncoder(), group: newGroup(),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), flusherDone: make(chan struct{}),
+		group: newGroup(),
+		kick:  make(chan struct{}, 1), stop: make(chan struct{}), flusherDone: make(chan struct{}),
 		ckptKick: make(chan struct{}, 1), ckptStop: make(chan struct{}), ckptDone: make(chan struct{}),
 		maintKick: make(chan struct{}, 1), maintStop: make(chan struct{}), maintDone: make(chan struct{}),
 	}
@@ -465,7 +464,29 @@ func (w *Writer) wait(ctx context.Context, g *group, seq uint64) error {
 	}
 }
 
+// encBufs are the buffers records are encoded into before the lock.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
+	// Everything but seq and prev is encoded before the lock; under it
+	// only the chain's part (seq, prev, one SHA-256) is done, in order.
+	now := w.now()
+	if r.Time.IsZero() {
+		r.Time = now
+	}
+	r.Time = r.Time.UTC()
+	if r.ID == "" {
+		r.ID = newID()
+	}
+	bp := encBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			encBufs.Put(bp)
+		}
+	}()
+	body, off := encodeParts((*bp)[:0], r)
+	*bp = body
+
 	w.mu.Lock()
 	if w.closed || w.closing {
 		w.mu.Unlock()
@@ -479,21 +500,9 @@ func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
 		}
 		return nil, 0, nil, ErrBacklogFull
 	}
-	now := w.now()
-	if r.Time.IsZero() {
-		r.Time = now
-	}
-	r.Time = r.Time.UTC()
-	if r.ID == "" {
-		r.ID = newID()
-	}
 	r.Seq = w.seq + 1
 	r.Prev = w.head
-	w.buf, err = w.enc.encode(w.buf, r)
-	if err != nil {
-		w.mu.Unlock()
-		return nil, 0, nil, err
-	}
+	w.buf = finishLine(w.buf, body, off, r, r.Seq, r.Prev)
 	w.seq, w.head = r.Seq, r.Hash
 	if w.bufRecs == 0 {
 		w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec = r.Seq, now, r.Time
