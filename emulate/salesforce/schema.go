@@ -80,7 +80,12 @@ var schemas = map[string]*schema{
 		&field{name: "ActivityDateTime", typ: tDateTime}, &field{name: "ActivityDate", typ: tDate},
 		&field{name: "DurationInMinutes", typ: tInt}, boolean("IsAllDayEvent"), str("Location"), str("Description"),
 		ref("WhoId"), ref("WhatId"), ref("OwnerId"), str("ShowAs"), boolean("IsPrivate"),
-		readonly(boolean("IsRecurrence")), str("Syncgate_Id__c")),
+		readonly(boolean("IsRecurrence")), str("Syncgate_Id__c"),
+		// Lightning event series (recurrence.go).
+		boolean("IsRecurrence2"), str("Recurrence2PatternText"), str("Recurrence2PatternVersion"),
+		str("Recurrence2PatternTimeZone"), readonly(&field{name: "Recurrence2PatternStartDate", typ: tDateTime}),
+		readonly(ref("RecurrenceActivityId")), readonly(boolean("IsRecurrence2Exception")),
+		readonly(boolean("IsRecurrence2Exclusion"))),
 	"eventrelation": mkSchema("EventRelation", "0RE",
 		&field{name: "EventId", typ: tID, required: true}, &field{name: "RelationId", typ: tID, required: true},
 		boolean("IsParent"), boolean("IsInvitee"), boolean("IsWhat"), str("Status"), str("Response"),

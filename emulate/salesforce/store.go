@@ -101,6 +101,13 @@ func (s *Server) finishLocked(sc *schema, id string, f map[string]any) *opError 
 		if _, ok := f["IsRecurrence"]; !ok {
 			f["IsRecurrence"] = false
 		}
+		var old map[string]any
+		if r := s.objects["event"].records[id]; r != nil {
+			old = r.fields
+		}
+		if err := seriesFieldsLocked(f, old); err != nil {
+			return err
+		}
 	case "EventRelation":
 		if _, ok := f["Status"]; !ok {
 			f["Status"] = "New"
@@ -246,6 +253,9 @@ func (s *Server) createLocked(user *User, sc *schema, body map[string]any) (stri
 	st := s.objects[strings.ToLower(sc.name)]
 	st.records[id] = &record{id: id, fields: f}
 	st.order = append(st.order, id)
+	if sc.name == "Event" {
+		s.afterEventWriteLocked(st.records[id], nil)
+	}
 	return id, nil
 }
 
@@ -308,7 +318,11 @@ func (s *Server) updateLocked(user *User, sc *schema, r *record, body map[string
 	if user != nil {
 		f["LastModifiedById"] = user.ID
 	}
+	old := r.fields
 	r.fields = f
+	if sc.name == "Event" {
+		s.afterEventWriteLocked(r, old)
+	}
 	return nil
 }
 
@@ -330,7 +344,8 @@ func (s *Server) deleteLocked(user *User, r *record) {
 	if user != nil {
 		r.fields["LastModifiedById"] = user.ID
 	}
-	if strings.HasPrefix(r.id, "00U") { // an event's relations go with it
+	if strings.HasPrefix(r.id, "00U") { // an event's relations (and a series' occurrences) go with it
+		s.deleteSeriesLocked(r, now)
 		for _, er := range s.objects["eventrelation"].records {
 			if er.str("EventId") == r.id && !er.deleted() {
 				er.fields["IsDeleted"] = true
