@@ -100,10 +100,15 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cursor strin
 	op := "salesforce: query " + obj
 	base := []string{"OwnerId = " + quote(uid)}
 	if w := windowCond(ws, we); w != "" {
+		if c.series && obj == "Event" {
+			// A series is listed whatever its first occurrence's date:
+			// one that began before the window is neither gone nor cut.
+			w = "(" + w + " OR IsRecurrence2 = true)"
+		}
 		base = append(base, w)
 	}
 	order := " ORDER BY SystemModstamp ASC, Id ASC"
-	sel := "SELECT " + selectList(obj) + " FROM " + obj + " WHERE "
+	sel := "SELECT " + strings.Join(c.fields(obj), ", ") + " FROM " + obj + " WHERE "
 
 	if cursor == "" {
 		recs, err := c.query(ctx, op, sel+strings.Join(base, " AND ")+order, false)
@@ -162,7 +167,7 @@ func (c *Connector) result(ctx context.Context, obj string, st *state, recs, ent
 	for id, ms := range st.Seen {
 		seen[id] = ms
 	}
-	var live []record
+	var live, deleted []record
 	reported := map[string]bool{}
 	for i := range recs {
 		r := &recs[i]
@@ -178,6 +183,10 @@ func (c *Connector) result(ctx context.Context, obj string, st *state, recs, ent
 		seen[r.ID] = ms
 		reported[r.ID] = true
 		if r.IsDeleted {
+			if c.series && obj == "Event" {
+				deleted = append(deleted, *r)
+				continue
+			}
 			out.Deleted = append(out.Deleted, r.ID)
 			continue
 		}
@@ -197,12 +206,19 @@ func (c *Connector) result(ctx context.Context, obj string, st *state, recs, ent
 		}
 	}
 	out.Items = make([]*model.Item, 0, len(live))
-	for i := range live {
-		it, err := toItem(obj, &live[i], companies)
-		if err != nil {
+	if c.series && obj == "Event" {
+		sc := connector.Scope{WindowStart: timeOrZero(st.WS), WindowEnd: timeOrZero(st.WE)}
+		if _, err := c.foldSeries(ctx, sc, out, live, deleted); err != nil {
 			return nil, err
 		}
-		out.Items = append(out.Items, it)
+	} else {
+		for i := range live {
+			it, err := toItem(obj, &live[i], companies)
+			if err != nil {
+				return nil, err
+			}
+			out.Items = append(out.Items, it)
+		}
 	}
 	// Next read: from the high-water second minus the look-back, skipping
 	// what was reported at or after that bound.

@@ -51,6 +51,13 @@ type record struct {
 	IsPrivate         bool   `json:"IsPrivate"`
 	IsRecurrence      bool   `json:"IsRecurrence"`
 	ShowAs            string `json:"ShowAs"`
+	// Lightning event series (Options.Series).
+	CreatedDate                string `json:"CreatedDate"`
+	IsRecurrence2              bool   `json:"IsRecurrence2"`
+	Recurrence2PatternText     string `json:"Recurrence2PatternText"`
+	Recurrence2PatternTimeZone string `json:"Recurrence2PatternTimeZone"`
+	RecurrenceActivityID       string `json:"RecurrenceActivityId"`
+	IsRecurrence2Exception     bool   `json:"IsRecurrence2Exception"`
 
 	// Account (company lookups)
 	Name string `json:"Name"`
@@ -94,8 +101,13 @@ func toItem(obj string, r *record, companies map[string]string) (*model.Item, er
 	case "Event":
 		e := &model.Event{Subject: r.Subject, Location: r.Location, Description: r.Description,
 			AllDay: r.IsAllDayEvent, Private: r.IsPrivate, ShowAs: showAsFromSF(r.ShowAs)}
-		if r.IsRecurrence {
+		switch {
+		case r.IsRecurrence || r.IsRecurrence2:
 			e.Series = "master"
+		case r.RecurrenceActivityID != "" && r.IsRecurrence2Exception:
+			e.Series = "exception"
+		case r.RecurrenceActivityID != "":
+			e.Series = "occurrence"
 		}
 		if r.IsAllDayEvent {
 			// ActivityDate is the civil date (its midnight-UTC time stamp

@@ -60,6 +60,9 @@ type Options struct {
 	MaxCursorAge time.Duration
 	// Now is the clock for cursor ages; nil means time.Now.
 	Now func() time.Time
+	// Series reads and writes Lightning event series (IsRecurrence2) as one
+	// item each (connector.SeriesCapable; see series.go).
+	Series bool
 }
 
 // Connector is the Salesforce end of a sync. It is safe for concurrent use.
@@ -71,6 +74,7 @@ type Connector struct {
 	lookback time.Duration
 	maxAge   time.Duration
 	now      func() time.Time
+	series   bool
 
 	mu    sync.Mutex
 	users map[string]string // acting user -> Salesforce user id
@@ -108,6 +112,7 @@ func New(o Options) (*Connector, error) {
 		lookback: o.Lookback,
 		maxAge:   o.MaxCursorAge,
 		now:      o.Now,
+		series:   o.Series,
 		users:    map[string]string{},
 	}
 	if c.lookback == 0 {

@@ -18,7 +18,19 @@ func (c *Connector) Get(ctx context.Context, s connector.Scope, id string) (*mod
 	if err != nil {
 		return nil, err
 	}
-	return c.get(ctx, obj, id, nil)
+	it, err := c.get(ctx, obj, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.whole(ctx, s, it)
+}
+
+// whole reads a series record again with its occurrences (Options.Series).
+func (c *Connector) whole(ctx context.Context, s connector.Scope, it *model.Item) (*model.Item, error) {
+	if !c.series || it == nil || it.Event == nil || it.Event.Series != "master" {
+		return it, nil
+	}
+	return c.seriesGet(ctx, s, it.ID)
 }
 
 // get reads id; known maps account ids to names the caller already has.
@@ -27,7 +39,7 @@ func (c *Connector) get(ctx context.Context, obj, id string, known map[string]st
 	if !validID(id) {
 		return nil, fmt.Errorf("%s: malformed id: %w", op, connector.ErrNotFound)
 	}
-	ref := c.api + "/sobjects/" + obj + "/" + id + "?" + url.Values{"fields": {strings.Join(objectFields[obj], ",")}}.Encode()
+	ref := c.api + "/sobjects/" + obj + "/" + id + "?" + url.Values{"fields": {strings.Join(c.fields(obj), ",")}}.Encode()
 	rep, err := c.send(ctx, op, http.MethodGet, ref, nil, nil)
 	if err != nil {
 		return nil, err
@@ -70,7 +82,7 @@ func (c *Connector) FindByKey(ctx context.Context, s connector.Scope, key string
 		return nil, nil
 	}
 	op := "salesforce: query " + obj
-	recs, err := c.query(ctx, op, "SELECT "+selectList(obj)+" FROM "+obj+" WHERE "+ExternalIDField+" = "+quote(key)+" LIMIT 2", false)
+	recs, err := c.query(ctx, op, "SELECT "+strings.Join(c.fields(obj), ", ")+" FROM "+obj+" WHERE "+ExternalIDField+" = "+quote(key)+" LIMIT 2", false)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +90,11 @@ func (c *Connector) FindByKey(ctx context.Context, s connector.Scope, key string
 	case 0:
 		return nil, nil
 	case 1:
-		return c.one(ctx, obj, &recs[0], nil)
+		it, err := c.one(ctx, obj, &recs[0], nil)
+		if err != nil {
+			return nil, err
+		}
+		return c.whole(ctx, s, it)
 	}
 	return nil, fmt.Errorf("%s: several records carry one idempotency key", op)
 }
@@ -108,6 +124,10 @@ func (c *Connector) body(ctx context.Context, obj string, it *model.Item) (map[s
 	case "Event":
 		if it == nil || it.Event == nil {
 			return nil, nil, fmt.Errorf("%w: not an event", connector.ErrUnsupported)
+		}
+		if c.series && it.Event.Series == "master" && it.Event.Recurrence != nil {
+			b, err := seriesBody(it.Event)
+			return b, nil, err
 		}
 		b, err := eventBody(it.Event)
 		return b, nil, err
@@ -161,6 +181,12 @@ func (c *Connector) Create(ctx context.Context, s connector.Scope, key string, i
 	if !validID(id) {
 		return nil, fmt.Errorf("%s: answer has no valid id", op)
 	}
+	if c.series && it.Event != nil && it.Event.Recurrence != nil {
+		if err := c.writeExceptions(ctx, s, id, it.Event); err != nil {
+			return nil, err
+		}
+		return c.seriesGet(ctx, s, id)
+	}
 	return c.get(ctx, obj, id, known)
 }
 
@@ -190,6 +216,12 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 	}
 	if rep.status != http.StatusNoContent && rep.status != http.StatusOK {
 		return nil, writeFail(op, rep)
+	}
+	if c.series && it.Event != nil && it.Event.Recurrence != nil {
+		if err := c.writeExceptions(ctx, s, id, it.Event); err != nil {
+			return nil, err
+		}
+		return c.seriesGet(ctx, s, id)
 	}
 	return c.get(ctx, obj, id, known)
 }
