@@ -199,6 +199,13 @@ func (s *Server) retryCredential(ctx context.Context, fl *flight, out *http.Requ
 func (s *Server) forward(ctx context.Context, cs *connState, fl *flight, out *http.Request, body io.Reader, length int64) (*http.Response, error) {
 	dest := fl.route
 	fl.remote = ""
+	if cs != nil && directExchange(out, length) {
+		resp, c, err := s.forwardDirect(ctx, fl, out)
+		if c != nil {
+			fl.remote = c.ip
+		}
+		return s.upstreamFacts(fl, resp, err)
+	}
 	var req *http.Request
 	if cs != nil {
 		// The connection's trace, made once, sets fl.remote.
@@ -223,6 +230,12 @@ func (s *Server) forward(ctx context.Context, cs *connState, fl *flight, out *ht
 		req.Body, req.ContentLength = rc, length
 	}
 	resp, err := fl.g.up.transport(dest).RoundTrip(req)
+	return s.upstreamFacts(fl, resp, err)
+}
+
+// upstreamFacts records what the upstream connection of a round trip was.
+func (s *Server) upstreamFacts(fl *flight, resp *http.Response, err error) (*http.Response, error) {
+	dest := fl.route
 	up := fl.upstream(audit.Upstream{IP: fl.remote, CABundle: dest.CABundle, ClientCert: dest.ClientCert})
 	if err != nil {
 		return nil, err

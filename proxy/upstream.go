@@ -102,8 +102,10 @@ type upstreams struct {
 	certs   ClientCertSource
 	timeout time.Duration
 
-	mu sync.Mutex
-	tr map[*policy.Dest]*http.Transport
+	mu     sync.Mutex
+	tr     map[*policy.Dest]*http.Transport
+	pools  map[*policy.Dest]*connPool // the direct exchange's (exchange.go)
+	closed bool
 
 	// The vetted IP of each live upstream connection, for the audit record.
 	// Weak keys: an entry goes when its connection is collected.
@@ -113,7 +115,7 @@ type upstreams struct {
 
 func newUpstreams(g *Guard, certs ClientCertSource, timeout time.Duration) *upstreams {
 	return &upstreams{guard: g, certs: certs, timeout: timeout, tr: make(map[*policy.Dest]*http.Transport),
-		ips: make(map[weak.Pointer[tls.Conn]]string)}
+		pools: make(map[*policy.Dest]*connPool), ips: make(map[weak.Pointer[tls.Conn]]string)}
 }
 
 // remember notes the IP a connection was dialled to.
@@ -170,6 +172,10 @@ func (u *upstreams) closeIdle() {
 	for _, t := range u.tr {
 		t.CloseIdleConnections()
 	}
+	for _, p := range u.pools {
+		p.close()
+	}
+	u.closed = true
 }
 
 // dialTLS resolves through the SSRF guard, dials exactly the vetted address,
