@@ -55,7 +55,7 @@ destinations:
         methods: [GET]
         paths: ["/v1.0/users/{subject}/contacts/**", "/v1.0/users/{subject}/contactFolders",
                 "/v1.0/users/{subject}/contactFolders/*/contacts/delta", "/v1.0/users/{subject}/calendarView/delta",
-                "/v1.0/users/{subject}/events/**"]
+                "/v1.0/users/{subject}/calendarView", "/v1.0/users/{subject}/events/**"]
       - {id: graph-write-contacts, methods: [POST, PATCH, DELETE], paths: ["/v1.0/users/{subject}/contacts/**"]}
       - {id: graph-create-event, methods: [POST], paths: ["/v1.0/users/{subject}/events"]}
       - {id: graph-write-event, methods: [PATCH, DELETE], paths: ["/v1.0/users/{subject}/events/*"]}

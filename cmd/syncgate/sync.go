@@ -114,7 +114,15 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 		return nil, err
 	}
 	rt.client.OnThrottle = rt.metrics.Throttled
-	crm, err := salesforce.New(salesforce.Options{InstanceURL: cfg.Salesforce.InstanceURL, APIVersion: cfg.Salesforce.APIVersion, HTTP: rt.client.HTTP()})
+	// Series: the connectors that can hold them read and write them whole
+	// when any user syncs them (the engine still skips them for the others).
+	series := false
+	for _, u := range cfg.Users {
+		if ks, err := cfg.settings(u, model.Events); err == nil && ks.Enabled && ks.Series {
+			series = true
+		}
+	}
+	crm, err := salesforce.New(salesforce.Options{InstanceURL: cfg.Salesforce.InstanceURL, APIVersion: cfg.Salesforce.APIVersion, HTTP: rt.client.HTTP(), Series: series})
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +138,7 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 		var c connector.Connector
 		switch kind {
 		case "graph":
-			c, err = graph.New(rt.client.HTTP(), graph.Options{BaseURL: cfg.Graph.BaseURL, PageSize: cfg.Graph.PageSize})
+			c, err = graph.New(rt.client.HTTP(), graph.Options{BaseURL: cfg.Graph.BaseURL, PageSize: cfg.Graph.PageSize, Series: series})
 		case "google":
 			c, err = google.New(rt.client.HTTP(), google.Options{CalendarEndpoint: cfg.Google.CalendarEndpoint,
 				PeopleEndpoint: cfg.Google.PeopleEndpoint, SelectedColorID: cfg.Google.SelectedColorID})

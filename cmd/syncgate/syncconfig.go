@@ -90,7 +90,7 @@ type kindConfig struct {
 	// AutoRelate relates the attendees of events written to the CRM to
 	// its contacts or one lead; default true (events only).
 	AutoRelate *bool  `yaml:"auto_relate"`
-	Series     string `yaml:"series"` // skip (series arrive with part 2)
+	Series     string `yaml:"series"` // skip (default) | sync: series as one item where both ends can (Salesforce, Graph)
 	Window     struct {
 		Past   days `yaml:"past"`
 		Future days `yaml:"future"`
@@ -356,8 +356,15 @@ func (c *syncConfig) settings(u userConfig, kind model.Kind) (engine.KindSetting
 	case kc.AutoRelate != nil:
 		return ks, fmt.Errorf("%s.auto_relate: applies to events only", kind)
 	}
-	if kc.Series != "" && kc.Series != "skip" {
-		return ks, fmt.Errorf("%s.series %q: this version skips event series (skip)", kind, kc.Series)
+	switch kc.Series {
+	case "", "skip":
+	case "sync":
+		if kind != model.Events {
+			return ks, fmt.Errorf("%s.series: applies to events only", kind)
+		}
+		ks.Series = true
+	default:
+		return ks, fmt.Errorf("%s.series %q: want skip or sync", kind, kc.Series)
 	}
 	ks = ks.Defaults()
 	return ks, ks.Validate(kind)

@@ -1,6 +1,7 @@
 package salesforce
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -216,4 +217,24 @@ func (s *Server) Occurrences(seriesID string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// CancelOccurrence deletes one occurrence record of a series as username,
+// as a person cancelling it in Salesforce would (admin, for tests and the
+// demo).
+func (s *Server) CancelOccurrence(username, id string) error {
+	s.tx.RLock()
+	defer s.tx.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[strings.ToLower(username)]
+	if u == nil {
+		return fmt.Errorf("salesforce: unknown user %q", username)
+	}
+	r := s.objects["event"].records[id]
+	if r == nil || r.deleted() || r.str("RecurrenceActivityId") == "" {
+		return fmt.Errorf("salesforce: %s is not a live occurrence of a series", id)
+	}
+	s.deleteLocked(u, r)
+	return nil
 }

@@ -328,6 +328,8 @@ func (p *pass) filtered(src model.Side, it *model.Item, paired bool) (bool, stri
 	ks := p.j.Settings
 	if ev.Series != "" {
 		switch {
+		case !ks.Series:
+			return true, "event series are not synced (series: skip) (" + ev.Series + ")"
 		case !p.seriesSync():
 			return true, "event series are not synced: " + p.noSeriesSide() + " cannot hold series (" + ev.Series + ")"
 		case ev.Series != "master":

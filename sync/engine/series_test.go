@@ -65,7 +65,7 @@ func TestSeriesSyncsAsOneItem(t *testing.T) {
 		occ := &model.Item{Event: &model.Event{Subject: "Standup", Start: moved.Start, End: moved.End, Series: "exception"}}
 		w.mail.Put(w.user, "", occ)
 		w.crm.Put(w.user, "", weekly(t, "Review"))
-		ks := KindSettings{Direction: Both, Deletes: true}
+		ks := KindSettings{Direction: Both, Deletes: true, Series: true}
 		r := w.mustPass(model.Events, ks)
 		if r.Created != 2 || r.Deleted != 0 {
 			t.Fatalf("first pass %+v", r)
@@ -118,7 +118,7 @@ func TestSeriesSkippedWithoutSupport(t *testing.T) {
 	w := seriesWorld(t, stores[0].open(t))
 	w.crm.Series = false
 	w.mail.Put(w.user, "", weekly(t, "Standup", cancelled))
-	r := w.mustPass(model.Events, KindSettings{Direction: Both})
+	r := w.mustPass(model.Events, KindSettings{Direction: Both, Series: true})
 	if r.Writes() != 0 || r.Skipped != 1 || len(w.crm.Live(w.user)) != 0 {
 		t.Fatalf("%+v", r)
 	}
@@ -135,7 +135,7 @@ func TestSeriesUnsupportedRuleUnresolved(t *testing.T) {
 	r, _ := model.ParseRRULE("FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1", "America/New_York")
 	start := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
 	w.crm.Put(w.user, "", &model.Item{Event: &model.Event{Subject: "Close", Start: start, End: start.Add(time.Hour), Series: "master", Recurrence: r}})
-	res := w.mustPass(model.Events, KindSettings{Direction: Both})
+	res := w.mustPass(model.Events, KindSettings{Direction: Both, Series: true})
 	if res.Unresolved != 1 || res.Writes() != 0 || len(w.mail.Live(w.user)) != 0 {
 		t.Fatalf("%+v, mail %s", res, describe(w.mail.Live(w.user)))
 	}
@@ -147,7 +147,7 @@ func TestSeriesUnsupportedRuleUnresolved(t *testing.T) {
 // itself is gone.
 func TestSeriesOutsideWindowNotDeleted(t *testing.T) {
 	w := seriesWorld(t, stores[0].open(t))
-	ks := KindSettings{Direction: Both, Deletes: true}
+	ks := KindSettings{Direction: Both, Deletes: true, Series: true}
 	id := w.mail.Put(w.user, "", weekly(t, "Standup"))
 	w.mustPass(model.Events, ks)
 	// Move the clock two years on with the rule ending in between: the
@@ -177,7 +177,7 @@ func TestSeriesBusyPlaceholder(t *testing.T) {
 	it := weekly(t, "Therapy", moved, cancelled)
 	it.Event.Private = true
 	w.mail.Put(w.user, "", it)
-	w.mustPass(model.Events, KindSettings{Direction: Both, Private: PrivateBusyOnly})
+	w.mustPass(model.Events, KindSettings{Direction: Both, Private: PrivateBusyOnly, Series: true})
 	crm := w.crm.Live(w.user)
 	if len(crm) != 1 || crm[0].Event.Subject != PlaceholderSubject || crm[0].Event.Recurrence == nil {
 		t.Fatalf("%s", describe(crm))
@@ -186,7 +186,7 @@ func TestSeriesBusyPlaceholder(t *testing.T) {
 	if strings.Contains(got, "moved") || !strings.Contains(got, "2026-12-08T13:00:00Z/Busy") || strings.Contains(got, "2026-12-14") {
 		t.Fatalf("placeholder expansion %s", got)
 	}
-	if r := w.mustPass(model.Events, KindSettings{Direction: Both, Private: PrivateBusyOnly}); r.Writes() != 0 {
+	if r := w.mustPass(model.Events, KindSettings{Direction: Both, Private: PrivateBusyOnly, Series: true}); r.Writes() != 0 {
 		t.Fatalf("second pass %+v", r)
 	}
 }
@@ -196,7 +196,7 @@ func TestSeriesBusyPlaceholder(t *testing.T) {
 // the series is written back.
 func TestSeriesExceptionsOutsideWindow(t *testing.T) {
 	w := seriesWorld(t, stores[0].open(t))
-	ks := KindSettings{Direction: Both}
+	ks := KindSettings{Direction: Both, Series: true}
 	old := model.Exception{OriginalStart: "2025-03-03T08:00:00Z", Cancelled: true}
 	crmID := w.crm.Put(w.user, "", weekly(t, "Standup", old, moved))
 	if r := w.mustPass(model.Events, ks); r.Created != 1 {
@@ -220,5 +220,22 @@ func TestSeriesExceptionsOutsideWindow(t *testing.T) {
 	}
 	if r := w.mustPass(model.Events, ks); r.Writes() != 0 {
 		t.Fatalf("last pass %+v", r)
+	}
+}
+
+// TestSeriesSettingOff: with both ends able but the setting off, series
+// are skipped and recorded.
+func TestSeriesSettingOff(t *testing.T) {
+	w := seriesWorld(t, stores[0].open(t))
+	w.mail.Put(w.user, "", weekly(t, "Standup"))
+	r := w.mustPass(model.Events, KindSettings{Direction: Both})
+	if r.Writes() != 0 || r.Skipped != 1 {
+		t.Fatalf("%+v", r)
+	}
+	if a := w.audit.all[len(w.audit.all)-1]; !strings.Contains(a.Reason, "series: skip") {
+		t.Fatalf("reason %q", a.Reason)
+	}
+	if err := (KindSettings{Series: true}).Validate(model.Contacts); err == nil {
+		t.Fatal("series accepted for contacts")
 	}
 }

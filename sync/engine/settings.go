@@ -74,7 +74,12 @@ type KindSettings struct {
 	// (or one lead) when the engine creates or updates the event in the
 	// CRM, when the CRM connector can (connector.Relater). The engine's
 	// zero value is off; the config file's default is on.
-	AutoRelate   bool
+	AutoRelate bool
+	// Series syncs event series (masters with their recurrence, exceptions
+	// and cancelled occurrences) as one item each when both ends can
+	// (connector.SeriesCapable); off, or with an end that cannot, series
+	// are skipped and recorded.
+	Series       bool
 	WindowPast   time.Duration
 	WindowFuture time.Duration
 	// Mass-delete guard: a pass that would delete or unlink more than
@@ -138,8 +143,8 @@ func (k KindSettings) Validate(kind model.Kind) error {
 	if k.SkipPrivate && k.Private != "" && k.Private != PrivateSkip {
 		return fmt.Errorf("%s: SkipPrivate contradicts private %q", kind, k.Private)
 	}
-	if kind == model.Contacts && (k.Selected || k.SkipPrivate || (k.Private != "" && k.Private != PrivateSync) || k.AutoRelate) {
-		return fmt.Errorf("contacts: selected, private and auto-relate apply to events only")
+	if kind == model.Contacts && (k.Selected || k.SkipPrivate || (k.Private != "" && k.Private != PrivateSync) || k.AutoRelate || k.Series) {
+		return fmt.Errorf("contacts: selected, private, auto-relate and series apply to events only")
 	}
 	return nil
 }
