@@ -45,7 +45,8 @@ type upConn struct {
 	ip    string
 	state tls.ConnectionState // once, at the handshake
 	idle  time.Time
-	used  bool // has carried an exchange (a failure on it may be a stale close)
+	head  []byte // the last response head's buffer
+	used  bool   // has carried an exchange (a failure on it may be a stale close)
 }
 
 // connPool holds the idle direct-exchange connections of one destination,
@@ -182,11 +183,7 @@ var errStaleConn = errors.New("upstream closed an idle connection")
 // exchange sends out (no body) to the destination and reads the response
 // head. deadline bounds the whole exchange (the client request's timeout);
 // the response head must come within the upstream timeout.
-func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, out *http.Request, deadline time.Time) (*http.Response, *upConn, error) {
-	addr := out.URL.Host
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "443")
-	}
+func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, out *http.Request, deadline time.Time) (*http.Response, *upConn, error) {
 	p := u.pool(d)
 	for attempt := 0; ; attempt++ {
 		var c *upConn
@@ -248,7 +245,7 @@ func (u *upstreams) roundTrip(ctx context.Context, c *upConn, out *http.Request,
 			}
 			return nil, err
 		}
-		resp, err := readResponseHead(c.br, out.Method)
+		resp, err := readResponseHead(c.br, out.Method, &c.head)
 		if err != nil {
 			return nil, err
 		}
@@ -300,8 +297,11 @@ func writeRequestHead(w *bufio.Writer, out *http.Request) {
 
 // readResponseHead reads and strictly parses one response head. The body
 // framing is decided here; the caller attaches the body.
-func readResponseHead(br *bufio.Reader, method string) (*http.Response, error) {
-	head, err := readHead(br, maxResponseHead)
+func readResponseHead(br *bufio.Reader, method string, buf *[]byte) (*http.Response, error) {
+	head, err := readHead(br, maxResponseHead, (*buf)[:0])
+	if err == nil && cap(head) <= 64<<10 {
+		*buf = head // the connection's, for the next response
+	}
 	if err != nil {
 		if errors.Is(err, errHeadTooLarge) {
 			return nil, errors.New("upstream response head too large")
@@ -418,7 +418,8 @@ func (u *upstreams) attachBody(resp *http.Response, c *upConn, method string, p 
 	case resp.TransferEncoding != nil:
 		b.r = newChunkedBody(c.br, 64<<10)
 	case resp.ContentLength >= 0:
-		b.r = &fixedBody{r: c.br, left: resp.ContentLength}
+		b.fixed = fixedBody{r: c.br, left: resp.ContentLength}
+		b.r = &b.fixed
 	default:
 		// Close-delimited: the connection ends with the body.
 		b.r, b.reuse = c.br, false
@@ -429,6 +430,7 @@ func (u *upstreams) attachBody(resp *http.Response, c *upConn, method string, p 
 // upBody is a direct exchange's response body.
 type upBody struct {
 	r     io.Reader
+	fixed fixedBody
 	c     *upConn
 	p     *connPool
 	addr  string
@@ -445,6 +447,9 @@ func (b *upBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if errors.Is(err, io.EOF) {
 		b.eof = true
+		// Back to the pool at once, before the client has the response
+		// and sends its next request.
+		b.release()
 	}
 	return n, err
 }
@@ -456,15 +461,21 @@ func (b *upBody) Close() error {
 	if b.done {
 		return nil
 	}
-	b.done = true
 	if !b.eof {
 		// A body with nothing left (a HEAD or 204 response, a body of
 		// length zero) ends without a read.
-		var one [1]byte
-		if n, err := b.r.Read(one[:0]); n == 0 && errors.Is(err, io.EOF) {
+		if n, err := b.r.Read(nil); n == 0 && errors.Is(err, io.EOF) {
 			b.eof = true
 		}
 	}
+	return b.release()
+}
+
+func (b *upBody) release() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
 	stopped := b.stop()
 	if b.eof && b.reuse && stopped && b.c.br.Buffered() == 0 {
 		_ = b.c.tc.SetDeadline(time.Time{})
@@ -474,22 +485,27 @@ func (b *upBody) Close() error {
 	return b.c.tc.Close()
 }
 
+// upstreamAddr is host:port to dial, kept for the connection's last one.
+func (cs *connState) upstreamAddr(host string, port int) string {
+	if host != cs.upHost || port != cs.upPort || cs.upAddr == "" {
+		cs.upHost, cs.upPort, cs.upAddr = host, port, net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	return cs.upAddr
+}
+
 // forwardDirect runs the direct exchange for out and returns the response
 // with its body attached.
-func (s *Server) forwardDirect(ctx context.Context, fl *flight, out *http.Request) (*http.Response, *upConn, error) {
+func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, out *http.Request) (*http.Response, *upConn, error) {
 	u := fl.g.up
 	deadline := time.Now().Add(s.limits.RequestTimeout)
-	resp, c, err := u.exchange(ctx, fl.route, out, deadline)
+	addr := cs.upstreamAddr(fl.host, fl.port)
+	resp, c, err := u.exchange(ctx, fl.route, addr, out, deadline)
 	if err != nil {
 		return nil, nil, err
 	}
 	// A client's end (shutdown, connection gone) cuts the upstream read.
 	tc := c.tc
 	stop := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
-	addr := out.URL.Host
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "443")
-	}
 	u.attachBody(resp, c, out.Method, u.pool(fl.route), addr, stop)
 	return resp, c, nil
 }

@@ -134,6 +134,10 @@ type connState struct {
 	lastConn net.Conn // upstream connection of the last request, and its IP
 	lastIP   string
 	cur      *flight
+
+	upHost string // the last upstream host:port dialled for, and its address
+	upPort int
+	upAddr string
 }
 
 func newConnState(ctx context.Context) *connState {
@@ -705,6 +709,9 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 			}
 		}
 	}
+	// Let the upstream connection go (back to its pool) before the client
+	// has the response and sends its next request.
+	resp.Body.Close()
 	if bw.Flush() != nil {
 		return false
 	}

@@ -200,7 +200,7 @@ func (s *Server) forward(ctx context.Context, cs *connState, fl *flight, out *ht
 	dest := fl.route
 	fl.remote = ""
 	if cs != nil && directExchange(out, length) {
-		resp, c, err := s.forwardDirect(ctx, fl, out)
+		resp, c, err := s.forwardDirect(ctx, cs, fl, out)
 		if c != nil {
 			fl.remote = c.ip
 		}
