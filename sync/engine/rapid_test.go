@@ -53,6 +53,7 @@ func TestSyncMachine(t *testing.T) {
 type machine struct {
 	w       *world
 	ks      KindSettings
+	kind    model.Kind // "" = contacts
 	serial  int
 	crmW0   int
 	mailW0  int
@@ -107,9 +108,16 @@ func (m *machine) crash(rt *rapid.T) {
 	fail(op, fmt.Errorf("injected: %s", op))
 }
 
+func (m *machine) kindOf() model.Kind {
+	if m.kind == "" {
+		return model.Contacts
+	}
+	return m.kind
+}
+
 func (m *machine) pass(rt *rapid.T) {
 	// A failed pass is allowed (injected faults); the next one repairs.
-	_, _ = m.w.pass(model.Contacts, m.ks)
+	_, _ = m.w.pass(m.kindOf(), m.ks)
 }
 
 func (m *machine) check(rt *rapid.T) {
@@ -117,7 +125,7 @@ func (m *machine) check(rt *rapid.T) {
 	// Drain injected faults with passes until one succeeds.
 	var err error
 	for i := 0; i < 10; i++ {
-		if _, err = w.pass(model.Contacts, m.ks); err == nil {
+		if _, err = w.pass(m.kindOf(), m.ks); err == nil {
 			break
 		}
 	}
@@ -125,7 +133,7 @@ func (m *machine) check(rt *rapid.T) {
 		rt.Fatalf("no clean pass: %v", err)
 	}
 	crmW, mailW := w.crm.Writes(), w.mail.Writes()
-	r, err := w.pass(model.Contacts, m.ks)
+	r, err := w.pass(m.kindOf(), m.ks)
 	if err != nil {
 		rt.Fatalf("second pass: %v", err)
 	}
@@ -142,7 +150,7 @@ func (m *machine) check(rt *rapid.T) {
 			rt.Fatal("mail_to_crm wrote the mailbox")
 		}
 	}
-	pairs, err := w.store.Pairs(context.Background(), w.user, model.Contacts)
+	pairs, err := w.store.Pairs(context.Background(), w.user, m.kindOf())
 	if err != nil {
 		rt.Fatal(err)
 	}
@@ -169,7 +177,7 @@ func (m *machine) check(rt *rapid.T) {
 				rt.Fatalf("pair %d names a missing item (crm %v, mail %v)", p.ID, c != nil, mm != nil)
 			}
 			if c.Hash() != mm.Hash() {
-				rt.Fatalf("pair %d not converged: %+v vs %+v", p.ID, c.Contact, mm.Contact)
+				rt.Fatalf("pair %d not converged: %+v %+v vs %+v %+v", p.ID, c.Contact, c.Event, mm.Contact, mm.Event)
 			}
 		}
 	}
