@@ -92,19 +92,23 @@ func formatDateTime(t time.Time) map[string]any {
 	return map[string]any{"dateTime": t.UTC().Format("2006-01-02T15:04:05.0000000"), "timeZone": "UTC"}
 }
 
-// recurrence is a parsed patternedRecurrence. Only the daily and weekly
-// patterns are emulated; the others are rejected with a clear 400 rather
-// than expanded wrongly.
+// recurrence is a parsed patternedRecurrence: daily, weekly, and (see
+// monthly.go) absoluteMonthly, relativeMonthly, absoluteYearly and
+// relativeYearly.
 type recurrence struct {
-	typ       string // daily | weekly
-	interval  int
-	days      [7]bool
-	firstDay  time.Weekday
-	rangeType string // endDate | noEnd | numbered
-	startDate time.Time
-	endDate   time.Time
-	count     int
-	loc       *time.Location
+	typ      string // daily | weekly | absoluteMonthly | relativeMonthly | absoluteYearly | relativeYearly
+	interval int
+	days     [7]bool
+	// Monthly and yearly patterns.
+	dayOfMonth int
+	month      int
+	index      int // 1..4, -1 = last
+	firstDay   time.Weekday
+	rangeType  string // endDate | noEnd | numbered
+	startDate  time.Time
+	endDate    time.Time
+	count      int
+	loc        *time.Location
 }
 
 var weekdays = map[string]time.Weekday{
@@ -130,10 +134,14 @@ func parseRecurrence(v any, eventTZ string) (*recurrence, error) {
 	rc.typ = typ
 	switch typ {
 	case "daily", "weekly":
+	case "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly":
+		if err := rc.parseMonthly(pat); err != nil {
+			return nil, err
+		}
 	case "":
 		return nil, fmt.Errorf("recurrence pattern type is required")
 	default:
-		return nil, fmt.Errorf("recurrence pattern type '%s' is not emulated (daily and weekly are)", truncate(typ, 32))
+		return nil, fmt.Errorf("recurrence pattern type '%s' is not emulated", truncate(typ, 32))
 	}
 	if iv, present := pat["interval"]; present {
 		f, ok := iv.(float64)
@@ -227,6 +235,8 @@ func (rc *recurrence) each(masterStart, until time.Time, fn func(time.Time) bool
 				return
 			}
 		}
+	case "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly":
+		rc.eachMonthly(emit)
 	case "weekly":
 		back := (int(rc.startDate.Weekday()) - int(rc.firstDay) + 7) % 7
 		weekStart := rc.startDate.AddDate(0, 0, -back)

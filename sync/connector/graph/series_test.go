@@ -188,3 +188,29 @@ func TestSeriesRangeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Monthly and yearly series round-trip through the emulator with the same
+// hash and the same occurrences over the window.
+func TestSeriesMonthlyRoundTrip(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	for i, rule := range []string{"FREQ=MONTHLY;BYDAY=-1FR", "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+		"FREQ=MONTHLY;BYMONTHDAY=27;COUNT=5", "FREQ=YEARLY;BYMONTH=11;BYDAY=4TH", "FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU"} {
+		r, err := model.ParseRRULE(rule, "America/New_York")
+		must(t, err)
+		st := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC) // Friday 27 November, 15:00 New York
+		if strings.Contains(rule, "2TU") {
+			st = time.Date(2026, 11, 10, 20, 0, 0, 0, time.UTC)
+		}
+		if strings.Contains(rule, "4TH") {
+			st = time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC) // Thanksgiving
+		}
+		in := &model.Item{Event: &model.Event{Subject: rule, Start: st, End: st.Add(time.Hour), Series: "master", Recurrence: r}}
+		got, err := e.c.Create(e.ctx, eventsS, "monthly-"+string(rune('a'+i)), in)
+		if err != nil {
+			t.Fatalf("%s: %v", rule, err)
+		}
+		if got.Hash() != in.Hash() || occurrences(t, got) != occurrences(t, in) || occurrences(t, in) == "" {
+			t.Errorf("%s: read back as %s\n got %s\nwant %s", rule, got.Event.Recurrence.RRULE(), occurrences(t, got), occurrences(t, in))
+		}
+	}
+}
