@@ -141,7 +141,7 @@ func buildSync(ctx context.Context, cfg *syncConfig, log zerolog.Logger, force b
 			c, err = graph.New(rt.client.HTTP(), graph.Options{BaseURL: cfg.Graph.BaseURL, PageSize: cfg.Graph.PageSize, Series: series})
 		case "google":
 			c, err = google.New(rt.client.HTTP(), google.Options{CalendarEndpoint: cfg.Google.CalendarEndpoint,
-				PeopleEndpoint: cfg.Google.PeopleEndpoint, SelectedColorID: cfg.Google.SelectedColorID})
+				PeopleEndpoint: cfg.Google.PeopleEndpoint, SelectedColorID: cfg.Google.SelectedColorID, Series: series})
 		case "ews":
 			c, err = ews.New(rt.client.HTTP(), ews.Options{URL: cfg.EWS.URL})
 		}

@@ -104,6 +104,9 @@ func (c *Connector) eventChanges(ctx context.Context, s connector.Scope, cur str
 		pageTok = res.NextPageToken
 	}
 	ch := &connector.Changes{Full: token == "", Cursor: makeCursor(next, eventsShape, s)}
+	if c.series {
+		return c.seriesChanges(ctx, s, ch, token, lastByID(all, func(ev *calendar.Event) string { return ev.Id }))
+	}
 	for _, ev := range lastByID(all, func(ev *calendar.Event) string { return ev.Id }) {
 		if ev.Status == "cancelled" && ev.RecurringEventId == "" {
 			// A deleted event (or a deleted series). A cancelled instance
@@ -306,6 +309,9 @@ func (c *Connector) getEventItem(ctx context.Context, s connector.Scope, id stri
 	if err != nil {
 		return nil, err
 	}
+	if c.series && len(ev.Recurrence) > 0 {
+		return c.seriesItem(ctx, s, ev)
+	}
 	return c.eventItem(s.User, ev)
 }
 
@@ -316,6 +322,9 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 	ev, err := c.getEvent(ctx, s, EventID(key))
 	switch {
 	case err == nil && privateProp(ev, KeyProperty) == key:
+		if c.series && len(ev.Recurrence) > 0 {
+			return c.seriesItem(ctx, s, ev)
+		}
 		return c.eventItem(s.User, ev)
 	case err != nil && !errors.Is(err, connector.ErrNotFound):
 		return nil, err
@@ -338,6 +347,9 @@ func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string
 		}
 		for _, ev := range res.Items {
 			if ev.Status != "cancelled" && privateProp(ev, KeyProperty) == key {
+				if c.series && len(ev.Recurrence) > 0 {
+					return c.seriesItem(ctx, s, ev)
+				}
 				return c.eventItem(s.User, ev)
 			}
 		}
@@ -399,12 +411,18 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	if it.Event == nil {
 		return nil, errors.New("google: create event: item is not an event")
 	}
-	if it.Event.Series != "" {
+	series := c.series && it.Event.Series == "master" && it.Event.Recurrence != nil
+	if it.Event.Series != "" && !series {
 		return nil, fmt.Errorf("google: create event: series (%s): %w", it.Event.Series, connector.ErrUnsupported)
 	}
 	body, err := c.eventBody(it.Event)
 	if err != nil {
 		return nil, err
+	}
+	if series {
+		if err := seriesBody(body, it.Event); err != nil {
+			return nil, err
+		}
 	}
 	id := EventID(key)
 	body.Id = id
@@ -416,6 +434,9 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	rctx := ctxFor(ctx, s)
 	ev, err := c.cal.Events.Insert(primary, body).SendUpdates(sendNone).Context(rctx).Do()
 	if err == nil {
+		if series {
+			return c.writeExceptions(ctx, s, ev.Id, it.Event)
+		}
 		return c.eventItem(s.User, ev)
 	}
 	var ge *googleapi.Error
@@ -432,6 +453,9 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 		return nil, mapErr(op, rctx, err, classPlain)
 	}
 	if cur.Status != "cancelled" {
+		if series {
+			return c.writeExceptions(ctx, s, cur.Id, it.Event)
+		}
 		return c.eventItem(s.User, cur)
 	}
 	// Deleted after that earlier try: Google keeps the id, so the event is
@@ -463,6 +487,9 @@ func (c *Connector) updateEvent(ctx context.Context, s connector.Scope, id, mark
 	}
 	if cur.Etag != marker {
 		return nil, fmt.Errorf("%s: etag moved: %w", op, connector.ErrConflict)
+	}
+	if c.series && len(cur.Recurrence) > 0 && it.Event.Recurrence != nil {
+		return c.updateSeries(ctx, s, cur, marker, it.Event)
 	}
 	if isSeries(cur) || it.Event.Series != "" {
 		return nil, fmt.Errorf("%s: series: %w", op, connector.ErrUnsupported)
@@ -552,7 +579,7 @@ func (c *Connector) deleteEvent(ctx context.Context, s connector.Scope, id, mark
 		if err != nil {
 			return err
 		}
-		if isSeries(cur) {
+		if isSeries(cur) && !(c.series && len(cur.Recurrence) > 0) {
 			return fmt.Errorf("%s: series: %w", op, connector.ErrUnsupported)
 		}
 	}

@@ -68,6 +68,9 @@ type Options struct {
 	// SelectedColorID, when not "", also marks events of that colorId
 	// (Google's event colours "1".."11") as selected.
 	SelectedColorID string
+	// Series reads and writes event series as one item each
+	// (connector.SeriesCapable; see series.go).
+	Series bool
 }
 
 // Connector reads and writes one Google Workspace user's contacts (People
@@ -80,6 +83,7 @@ type Connector struct {
 	maxPages int
 	selCat   string
 	selColor string
+	series   bool
 
 	mu sync.Mutex
 	// writers serialises People mutations per user: Google asks that
@@ -131,7 +135,7 @@ func New(hc *http.Client, o Options) (*Connector, error) {
 		return nil, fmt.Errorf("google: people client: %w", err)
 	}
 	return &Connector{cal: cal, ppl: ppl, pageSize: o.PageSize, maxPages: o.MaxPages,
-		selCat: strings.TrimSpace(o.SelectedCategory), selColor: o.SelectedColorID,
+		selCat: strings.TrimSpace(o.SelectedCategory), selColor: o.SelectedColorID, series: o.Series,
 		writers: map[string]*sync.Mutex{}, keys: map[string]*keyIndex{}}, nil
 }
 
