@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/api/calendar/v3"
 
 	"github.com/syncgate/syncgate/sync/engine"
 	"github.com/syncgate/syncgate/sync/model"
@@ -211,5 +212,81 @@ func TestSyncConfigSeries(t *testing.T) {
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%s: err %v, want %q", tc.users, err, tc.err)
 		}
+	}
+}
+
+// TestSyncSeriesGoogleThroughGateway: a Salesforce series reaches a
+// Google Workspace user as one recurring event (its RRULE in the series
+// zone), a Google series begun before the window with a cancelled
+// instance reaches Salesforce as one series, and a second pass writes
+// nothing.
+func TestSyncSeriesGoogleThroughGateway(t *testing.T) {
+	const bob = "bob@corp.example"
+	st, cfg, rt := startSeriesWorld(t, bob+"=google")
+	sf, gc := st.set.Salesforce, st.set.Google
+	ny, _ := time.LoadLocation("America/New_York")
+	now := time.Now().In(ny)
+	thu := time.Date(now.Year(), now.Month(), now.Day(), 15, 0, 0, 0, ny).AddDate(0, 0, 1)
+	for thu.Weekday() != time.Thursday {
+		thu = thu.AddDate(0, 0, 1)
+	}
+	if _, err := sf.Seed(bob, "Event", map[string]any{"Subject": "Series review", "StartDateTime": thu.UTC().Format(time.RFC3339),
+		"EndDateTime": thu.Add(time.Hour).UTC().Format(time.RFC3339), "IsRecurrence2": true,
+		"Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=TH;COUNT=10", "Recurrence2PatternTimeZone": "America/New_York"}); err != nil {
+		t.Fatal(err)
+	}
+	// A Google series: Mondays 09:00 Berlin from ten weeks ago, and its
+	// instance two weeks on cancelled.
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	mon := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, berlin)
+	for mon.Weekday() != time.Monday {
+		mon = mon.AddDate(0, 0, -1)
+	}
+	first := mon.AddDate(0, 0, -70)
+	m, err := gc.PutEvent(bob, &calendar.Event{Summary: "Series standup", Recurrence: []string{"RRULE:FREQ=WEEKLY;BYDAY=MO"},
+		Start: &calendar.EventDateTime{DateTime: first.Format(time.RFC3339), TimeZone: "Europe/Berlin"},
+		End:   &calendar.EventDateTime{DateTime: first.Add(30 * time.Minute).Format(time.RFC3339), TimeZone: "Europe/Berlin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gc.DeleteEvent(bob, m.Id+"_"+mon.AddDate(0, 0, 14).UTC().Format("20060102T150405Z")); err != nil {
+		t.Fatal(err)
+	}
+	round(t, rt, cfg)
+	evs, err := gc.Events(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviews := 0
+	for _, ev := range evs {
+		if ev.Summary == "Series review" && ev.Status != "cancelled" {
+			reviews++
+			if len(ev.Recurrence) != 1 || ev.Recurrence[0] != "RRULE:FREQ=WEEKLY;BYDAY=TH;COUNT=10" || ev.Start.TimeZone != "America/New_York" {
+				t.Fatalf("Google master %+v %+v", ev.Recurrence, ev.Start)
+			}
+		}
+	}
+	if reviews != 1 {
+		t.Fatalf("%d Google events for the Salesforce series", reviews)
+	}
+	var standup string
+	for _, r := range sfRecords(t, sf, "Event") {
+		if r.Fields["Subject"] == "Series standup" && r.Fields["IsRecurrence2"] == true {
+			if standup != "" {
+				t.Fatal("two Salesforce series for one Google series")
+			}
+			standup = r.ID
+		}
+	}
+	if standup == "" {
+		t.Fatal("the Google series did not reach Salesforce")
+	}
+	for _, o := range sf.Occurrences(standup) {
+		if o["StartDateTime"].(time.Time).Equal(mon.AddDate(0, 0, 14)) {
+			t.Fatal("the cancelled instance is a live Salesforce occurrence")
+		}
+	}
+	if w := writes(round(t, rt, cfg)); w != 0 {
+		t.Fatalf("second pass wrote %d", w)
 	}
 }

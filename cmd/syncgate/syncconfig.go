@@ -90,7 +90,7 @@ type kindConfig struct {
 	// AutoRelate relates the attendees of events written to the CRM to
 	// its contacts or one lead; default true (events only).
 	AutoRelate *bool  `yaml:"auto_relate"`
-	Series     string `yaml:"series"` // skip (default) | sync: series as one item where both ends can (Salesforce, Graph)
+	Series     string `yaml:"series"` // skip (default) | sync: series as one item where both ends can (Salesforce, Graph, Google)
 	Window     struct {
 		Past   days `yaml:"past"`
 		Future days `yaml:"future"`
