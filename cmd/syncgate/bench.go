@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,8 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -45,6 +48,7 @@ type benchResult struct {
 	errs     int
 	rps      float64
 	p50, p99 time.Duration
+	cpu      time.Duration // the proxy processes' CPU time per request (user+system, /proc)
 }
 
 // runBench compares keep-alive HTTPS GETs (1 KiB bodies) straight to an
@@ -86,8 +90,9 @@ func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) e
 		name   string
 		client *http.Client
 		url    string
+		pids   func() []int // the proxy's processes, for CPU per request
 	}
-	phases := []phase{{"direct", direct, "https://graph.microsoft.com/bench/1"}}
+	phases := []phase{{"direct", direct, "https://graph.microsoft.com/bench/1", nil}}
 	for _, fsync := range []string{"always", "batch"} {
 		addr, err := startBenchGateway(ctx, env, fsync, &children)
 		if err != nil {
@@ -99,21 +104,44 @@ func runBench(ctx context.Context, out io.Writer, dir string, d time.Duration) e
 		}
 		pu, _ := url.Parse("http://" + addr.plain)
 		viaPlain := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu), MaxIdleConnsPerHost: 64}}
+		pid := addr.pid
+		pids := func() []int { return []int{pid} }
 		phases = append(phases,
-			phase{"CONNECT (mTLS), audit fsync=" + fsync, viaConnect, "https://graph.microsoft.com/bench/1"},
-			phase{"origination, audit fsync=" + fsync, viaPlain, "http://graph.microsoft.com/bench/1"})
+			phase{"CONNECT (mTLS), audit fsync=" + fsync, viaConnect, "https://graph.microsoft.com/bench/1", pids},
+			phase{"origination, audit fsync=" + fsync, viaPlain, "http://graph.microsoft.com/bench/1", pids})
+	}
+	// The same job for nginx from the distribution, when it is installed:
+	// plain listener, proxy_pass https:// with proxy_ssl_verify on to the
+	// same upstream under the same private CA, upstream keep-alive, one
+	// access log line per request on disk.
+	if ngx, err := startNginx(ctx, env, &children); err != nil {
+		fmt.Fprintf(out, "nginx: not compared (%v)\n\n", err)
+	} else if ngx != nil {
+		plain := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		phases = append(phases, phase{"nginx proxy_pass https (verify on)", plain, "http://" + ngx.addr + "/bench/1", ngx.pids})
 	}
 	var results []benchResult
 	for _, p := range phases {
 		load(ctx, p.client, p.url, workers, time.Second, 0) // warm up
+		var c0 time.Duration
+		if p.pids != nil {
+			c0 = procCPU(p.pids())
+		}
 		r := load(ctx, p.client, p.url, workers, d, 0)
+		if p.pids != nil && r.n > 0 {
+			r.cpu = (procCPU(p.pids()) - c0) / time.Duration(r.n)
+		}
 		r.name = p.name
 		results = append(results, r)
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHASE\tREQUESTS\tERRORS\tREQ/S\tP50\tP99\tVS DIRECT")
+	fmt.Fprintln(tw, "PHASE\tREQUESTS\tERRORS\tREQ/S\tP50\tP99\tVS DIRECT\tPROXY CPU/REQ")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f%%\n", r.name, r.n, r.errs, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.rps/results[0].rps)
+		cpu := "-"
+		if r.cpu > 0 {
+			cpu = r.cpu.Round(100 * time.Nanosecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%.0f%%\t%s\n", r.name, r.n, r.errs, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), 100*r.rps/results[0].rps, cpu)
 	}
 	tw.Flush()
 
@@ -245,7 +273,10 @@ func waitReady(ctx context.Context, u string) error {
 	return errors.New("gateway did not become ready")
 }
 
-type benchAddrs struct{ tls, plain string }
+type benchAddrs struct {
+	tls, plain string
+	pid        int
+}
 
 // startBenchGateway runs `syncgate serve` as a child process with the demo
 // config and the given audit fsync mode; it stops when ctx ends.
@@ -263,6 +294,11 @@ func startBenchGateway(ctx context.Context, env *demoEnv, fsync string, children
 	exe, err := os.Executable()
 	if err != nil {
 		return benchAddrs{}, err
+	}
+	if alt := os.Getenv("SYNCGATE_BENCH_GATEWAY"); alt != "" {
+		// Another build's gateway (an older commit, say), measured by
+		// this one's harness in the same run conditions.
+		exe = alt
 	}
 	logf, err := os.Create(filepath.Join(env.dir, "gateway-bench-"+fsync+".log"))
 	if err != nil {
@@ -284,5 +320,126 @@ func startBenchGateway(ctx context.Context, env *demoEnv, fsync string, children
 	if err := waitReady(ctx, "http://"+ports[2]+"/readyz"); err != nil {
 		return benchAddrs{}, err
 	}
-	return benchAddrs{tls: ports[0], plain: ports[1]}, nil
+	return benchAddrs{tls: ports[0], plain: ports[1], pid: cmd.Process.Pid}, nil
+}
+
+const nginxConf = `daemon off;
+worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log %[1]s/nginx-access.log;
+  client_body_temp_path %[1]s/ngx-body;
+  proxy_temp_path %[1]s/ngx-proxy;
+  fastcgi_temp_path %[1]s/ngx-fcgi;
+  uwsgi_temp_path %[1]s/ngx-uwsgi;
+  scgi_temp_path %[1]s/ngx-scgi;
+  upstream graph { server %[2]s; keepalive 64; }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass https://graph;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host graph.microsoft.com;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate %[4]s;
+      proxy_ssl_name graph.microsoft.com;
+      proxy_ssl_server_name on;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+`
+
+type nginxProc struct {
+	addr string
+	pid  int
+}
+
+// pids returns nginx's master and worker processes.
+func (n *nginxProc) pids() []int {
+	out := []int{n.pid}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(n.pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// startNginx runs nginx (when on PATH; nil, nil otherwise) in front of the
+// bench upstream; it stops when ctx ends.
+func startNginx(ctx context.Context, env *demoEnv, children *sync.WaitGroup) (*nginxProc, error) {
+	exe, err := exec.LookPath("nginx")
+	if err != nil {
+		return nil, nil
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.dir, "nginx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, env.upAddr, ports[0], filepath.Join(env.upDir, certs.RootCAFile))), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log"))
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	children.Add(1)
+	go func() {
+		defer children.Done()
+		cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", ports[0])
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("nginx did not start (see %s)", dir)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &nginxProc{addr: ports[0], pid: cmd.Process.Pid}, nil
+}
+
+// procCPU sums user and system CPU time of the processes (from
+// /proc/PID/stat, in clock ticks of 10 ms).
+func procCPU(pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		// After the command: state(0) ppid(1) ... utime(11) stime(12).
+		if len(f) > 12 {
+			u, _ := strconv.ParseInt(f[11], 10, 64)
+			s, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
