@@ -13,4 +13,12 @@
 // It never parses policy files and never talks to Vault; those arrive as a
 // compiled *policy.Engine and an Injector (the credential broker, given the
 // proxy's token transport through Options.NewInjector).
+//
+// A client's bodiless GET, HEAD or OPTIONS runs in its connection's own
+// goroutine over a per-destination pool of verified upstream connections,
+// with the package's own request writer and strict response parser
+// (exchange.go); requests with a body and the gateway's own token requests
+// use net/http's Transport, dialled through the same TLS rules and guard.
+// A client connection keeps its per-request state (connState) from one
+// request to the next, so a kept-alive request allocates little.
 package proxy
