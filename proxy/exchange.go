@@ -411,7 +411,8 @@ var chunkedTE = []string{"chunked"}
 // the body has been read to its end (and the response allowed reuse), and
 // is closed otherwise.
 func (u *upstreams) attachBody(resp *http.Response, c *upConn, method string, p *connPool, addr string, stop func() bool) {
-	b := &upBody{c: c, p: p, addr: addr, stop: stop, reuse: !resp.Close}
+	// After a 101 the connection speaks another protocol: never reuse it.
+	b := &upBody{c: c, p: p, addr: addr, stop: stop, reuse: !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols}
 	switch {
 	case !bodyAllowed(method, resp.StatusCode):
 		b.r = eofReader{}
