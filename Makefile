@@ -66,7 +66,7 @@ lint:
 # (FUZZTIME=2m make fuzz for longer).
 FUZZTIME ?= 20s
 FUZZ_TARGETS := \
-	./proxy:FuzzParseHead ./proxy:FuzzChunkedBody \
+	./proxy:FuzzParseHead ./proxy:FuzzChunkedBody ./proxy:FuzzReadResponseHead \
 	./policy:FuzzParse ./policy:FuzzCleanPath ./policy:FuzzNormalizeHost ./policy:FuzzParseEWS \
 	./audit:FuzzVerify ./certs:FuzzInterceptHost ./certs:FuzzConstraintsForHosts \
 	./emulate/ews:FuzzParseRequest ./emulate/salesforce:FuzzParseSOQL ./emulate/salesforce:FuzzParseAssertion \

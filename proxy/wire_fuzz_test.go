@@ -92,3 +92,33 @@ func FuzzChunkedBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadResponseHead: the upstream response parser of the direct exchange
+// never panics, and whatever it accepts has a valid status and one framing.
+func FuzzReadResponseHead(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"), false)
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), true)
+	f.Add([]byte("HTTP/1.0 200 OK\r\nContent-Length: 1, 1\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+		method := http.MethodGet
+		if head {
+			method = http.MethodHead
+		}
+		var buf []byte
+		resp, err := readResponseHead(bufio.NewReader(bytes.NewReader(data)), method, &buf)
+		if err != nil {
+			return
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 999 {
+			t.Fatalf("status %d accepted", resp.StatusCode)
+		}
+		if resp.TransferEncoding != nil && len(resp.Header["Content-Length"]) > 0 {
+			t.Fatalf("both framings accepted")
+		}
+		if resp.TransferEncoding != nil && !bodyAllowed(method, resp.StatusCode) {
+			t.Fatalf("chunked framing on a response without body")
+		}
+	})
+}
