@@ -151,9 +151,6 @@ func (c *Connector) contactChanges(ctx context.Context, s connector.Scope, cur s
 		return nil, err
 	}
 	out := &connector.Changes{Full: full, Cursor: makeCursor(rd.deltaLink, s)}
-	if c.series {
-		return c.seriesEventChanges(ctx, s, rd, out)
-	}
 	for _, e := range rd.entries {
 		switch {
 		case e.removed == "deleted":

@@ -214,3 +214,13 @@ func TestSeriesMonthlyRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Series mode changes events only: contacts are listed as before.
+func TestSeriesModeKeepsContacts(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	_, err := e.s.AddContact(aliceID, "", annProps())
+	must(t, err)
+	if ch := e.changes(contactsS, ""); len(ch.Items) != 1 || ch.Items[0].Contact == nil {
+		t.Fatalf("contacts in series mode: %d items", len(ch.Items))
+	}
+}

@@ -103,7 +103,7 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cursor strin
 		if c.series && obj == "Event" {
 			// A series is listed whatever its first occurrence's date:
 			// one that began before the window is neither gone nor cut.
-			w = "(" + w + " OR IsRecurrence2 = true)"
+			w = "((" + w + ") OR IsRecurrence2 = true)" // SOQL wants AND and OR parenthesised
 		}
 		base = append(base, w)
 	}
