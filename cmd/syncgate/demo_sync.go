@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -76,6 +77,11 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 	if err != nil {
 		return err
 	}
+	// Series as one item where both ends can (Salesforce with Graph or
+	// Google); EWS skips them.
+	if p, ok := cfg.Profiles["default"]; ok && p.Events != nil {
+		p.Events.Series = "sync"
+	}
 	rt, err := buildSync(ctx, cfg, zerolog.Nop(), false)
 	if err != nil {
 		return err
@@ -131,6 +137,9 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 		if c.what != "" {
 			fmt.Fprintf(out, "  - %s\n", c.what)
 		}
+	}
+	if err := demoSeries(ctx, out, client, graph); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "\nPass 2: incremental (each decision is one record in the sync audit)\n")
 	mark := rt.auditHead()
@@ -223,4 +232,81 @@ func syncStatusJSON(ctx context.Context, st state.Store, user string) ([]map[str
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// demoSeries: in Outlook (through the gateway, as the user) a weekly
+// series on Mondays 09:00 Berlin, begun four weeks ago, with next week's
+// occurrence moved to the afternoon and the one after cancelled.
+func demoSeries(ctx context.Context, out io.Writer, client *http.Client, graph string) error {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return err
+	}
+	now := time.Now().In(berlin)
+	monday := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, berlin)
+	for monday.Weekday() != time.Monday {
+		monday = monday.AddDate(0, 0, -1)
+	}
+	first := monday.AddDate(0, 0, -28)
+	wall := func(t time.Time) map[string]any {
+		return map[string]any{"dateTime": t.Format("2006-01-02T15:04:05"), "timeZone": "W. Europe Standard Time"}
+	}
+	call := func(method, url string, body any, v any) error {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, url, rd)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Syncgate-Subject", "alice@corp.example")
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("demo series: %s %s: %s", method, url, resp.Status)
+		}
+		if v != nil {
+			return json.NewDecoder(resp.Body).Decode(v)
+		}
+		return nil
+	}
+	var master struct {
+		ID string `json:"id"`
+	}
+	if err := call("POST", graph+"/events", map[string]any{"subject": "Weekly pipeline review", "start": wall(first), "end": wall(first.Add(time.Hour)),
+		"recurrence": map[string]any{
+			"pattern": map[string]any{"type": "weekly", "interval": 1, "daysOfWeek": []string{"monday"}, "firstDayOfWeek": "monday"},
+			"range":   map[string]any{"type": "noEnd", "startDate": first.Format(time.DateOnly), "recurrenceTimeZone": "W. Europe Standard Time"}}}, &master); err != nil {
+		return err
+	}
+	var inst struct {
+		Value []struct {
+			ID            string `json:"id"`
+			OriginalStart string `json:"originalStart"`
+		} `json:"value"`
+	}
+	q := "?startDateTime=" + monday.AddDate(0, 0, 7).UTC().Format(time.RFC3339) + "&endDateTime=" + monday.AddDate(0, 0, 15).UTC().Format(time.RFC3339)
+	if err := call("GET", graph+"/events/"+master.ID+"/instances"+q, nil, &inst); err != nil {
+		return err
+	}
+	if len(inst.Value) != 2 {
+		return fmt.Errorf("demo series: %d instances in the next two weeks, want 2", len(inst.Value))
+	}
+	moved := monday.AddDate(0, 0, 7).Add(5 * time.Hour)
+	if err := call("PATCH", graph+"/events/"+inst.Value[0].ID, map[string]any{"start": wall(moved), "end": wall(moved.Add(time.Hour))}, nil); err != nil {
+		return err
+	}
+	if err := call("DELETE", graph+"/events/"+inst.Value[1].ID, nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "  - Outlook: the user creates a weekly series (begun four weeks ago), moves next week's occurrence and cancels the one after")
+	return nil
 }

@@ -36,6 +36,8 @@ func TestDemo(t *testing.T) {
 		"carol@corp.example  events    4",
 		"conflict  contacts  crm_to_mail",
 		"delete    events    mail_to_crm  deleted in mail",
+		"Outlook: the user creates a weekly series (begun four weeks ago), moves next week's occurrence and cancels the one after",
+		"create    events    mail_to_crm  new in mail",
 		"records (one per item action, each naming its gateway calls), chain intact",
 		// The intercept CA vouches only for the demo policy's hosts.
 		"name constraints: permitted DNS corp.my.salesforce.com, graph.microsoft.com, login.microsoftonline.com",
