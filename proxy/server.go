@@ -28,7 +28,9 @@ import (
 )
 
 // AuditWriter is where the gateway writes its records. Write must return
-// only when the record is durable per the writer's fsync policy.
+// only when the record is durable per the writer's fsync policy, and must
+// not keep r (or anything it points to) after it returns: a client
+// connection reuses its record for its next request.
 type AuditWriter interface {
 	Write(ctx context.Context, r *audit.Record) error
 	Healthy() error
