@@ -37,6 +37,10 @@ type serveConfig struct {
 	BrokerClient string `yaml:"broker_client"`
 	Metrics      struct {
 		Listen string `yaml:"listen"`
+		// Pprof serves net/http/pprof under /debug/pprof/ on the metrics
+		// listener. Off by default; refused unless that listener is on
+		// loopback, since profiles and heap dumps show process memory.
+		Pprof bool `yaml:"pprof"`
 	} `yaml:"metrics"`
 	Limits limitsConfig `yaml:"limits"`
 	Log    struct {
@@ -205,6 +209,9 @@ func (c *serveConfig) validate() error {
 			errs = append(errs, fmt.Errorf("plain_listen %q must be a loopback address and port", c.PlainListen))
 		}
 	}
+	if err := c.validatePprof(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Policy == "" {
 		errs = append(errs, errors.New("policy is required"))
 	}
@@ -223,6 +230,25 @@ func (c *serveConfig) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validatePprof refuses metrics.pprof unless the metrics listener is a
+// loopback address: a heap profile or goroutine dump can show tokens and
+// request data held in memory, so it must never be reachable off the host.
+// A name such as localhost is refused too: what it resolves to is not ours
+// to decide.
+func (c *serveConfig) validatePprof() error {
+	if !c.Metrics.Pprof {
+		return nil
+	}
+	if c.Metrics.Listen == "" {
+		return errors.New("metrics.pprof needs metrics.listen (a loopback address)")
+	}
+	ap, err := netip.ParseAddrPort(c.Metrics.Listen)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return fmt.Errorf("metrics.pprof: metrics.listen %q must be a loopback IP address and port (e.g. 127.0.0.1:9090): profiles expose process memory", c.Metrics.Listen)
+	}
+	return nil
 }
 
 // credentials returns the credentials with file paths made relative to the

@@ -221,7 +221,11 @@ func startGateway(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*g
 		}
 		g.listeners = append(g.listeners, ln)
 		g.MetricsAddr = ln.Addr().String()
-		hs := &http.Server{Handler: g.adminHandler(reg), ReadHeaderTimeout: 5 * time.Second}
+		admin := g.adminHandler(reg)
+		if cfg.Metrics.Pprof {
+			admin = proxy.WithPprof(admin) // validated: loopback only
+		}
+		hs := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second}
 		lns = append(lns, func() error {
 			stop := context.AfterFunc(runCtx, func() { hs.Close() })
 			defer stop()
