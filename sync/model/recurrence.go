@@ -37,7 +37,24 @@ type Recurrence struct {
 	WeekStart  string    `json:"wkst,omitempty"` // "" = MO
 	TimeZone   string    `json:"tz,omitempty"`   // IANA; "" = UTC
 
+	// RDates are extra occurrences beyond the rule (RFC 5545 RDATE, which
+	// only Google spells), keyed like Exception.OriginalStart. A pattern
+	// of Graph, Salesforce or EWS cannot hold them: see PatternOnly.
+	RDates []string `json:"rdates,omitempty"`
+
 	Exceptions []Exception `json:"exceptions,omitempty"`
+}
+
+// PatternOnly reports (ErrRecurrence) whether the series needs more than
+// a rule and its exceptions — extra dates (RDATE) — which the patterns of
+// Graph, Salesforce and EWS cannot express. A connector writing to such a
+// side refuses the series with connector.ErrUnsupported rather than
+// flattening the extra dates into single events.
+func (r *Recurrence) PatternOnly() error {
+	if r != nil && len(r.RDates) > 0 {
+		return fmt.Errorf("%w: %d extra dates (RDATE) beyond the rule", ErrRecurrence, len(r.RDates))
+	}
+	return nil
 }
 
 // Exception is one occurrence that differs from the rule: cancelled, or
@@ -223,6 +240,7 @@ func (r Recurrence) Normalize() Recurrence {
 	if r.TimeZone == "UTC" || r.TimeZone == "Etc/UTC" {
 		r.TimeZone = ""
 	}
+	r.RDates = normalizeKeys(r.RDates)
 	if len(r.Exceptions) > 0 {
 		xs := make([]Exception, 0, len(r.Exceptions))
 		for _, x := range r.Exceptions {
@@ -254,6 +272,31 @@ func (r Recurrence) Normalize() Recurrence {
 	return r
 }
 
+// normalizeKeys is the canonical list of occurrence keys: instants as
+// RFC 3339 UTC to the second, dates as YYYY-MM-DD, sorted, no duplicates.
+func normalizeKeys(v []string) []string {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(v))
+	for _, k := range v {
+		k = strings.TrimSpace(k)
+		if t, err := time.Parse(time.RFC3339, k); err == nil {
+			k = t.UTC().Truncate(time.Second).Format(time.RFC3339)
+		}
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	w := 0
+	for i, x := range out {
+		if i == 0 || x != out[w-1] {
+			out[w] = x
+			w++
+		}
+	}
+	return out[:w]
+}
+
 func sortedInts(v []int) []int {
 	if len(v) == 0 {
 		return nil
@@ -280,13 +323,21 @@ func (r *Recurrence) Clone() *Recurrence {
 	c.ByMonthDay = append([]int(nil), r.ByMonthDay...)
 	c.ByMonth = append([]int(nil), r.ByMonth...)
 	c.BySetPos = append([]int(nil), r.BySetPos...)
+	c.RDates = append([]string(nil), r.RDates...)
 	c.Exceptions = append([]Exception(nil), r.Exceptions...)
 	return &c
 }
 
 // RRULE renders the rule (not the exceptions, not the zone) as an RFC 5545
 // RRULE value, without the "RRULE:" prefix; UNTIL in UTC ("Z").
-func (r *Recurrence) RRULE() string {
+func (r *Recurrence) RRULE() string { return r.rrule(false) }
+
+// RRULEDate is RRULE for an all-day series: UNTIL as a DATE (YYYYMMDD, the
+// last day in the rule's zone), since RFC 5545 wants UNTIL of the same
+// value type as a DATE DTSTART and Google refuses a DATE-TIME there.
+func (r *Recurrence) RRULEDate() string { return r.rrule(true) }
+
+func (r *Recurrence) rrule(dateUntil bool) string {
 	n := r.Normalize()
 	parts := []string{"FREQ=" + n.Freq}
 	if n.Interval > 1 {
@@ -307,7 +358,15 @@ func (r *Recurrence) RRULE() string {
 	if n.Count > 0 {
 		parts = append(parts, "COUNT="+strconv.Itoa(n.Count))
 	}
-	if !n.Until.IsZero() {
+	switch {
+	case n.Until.IsZero():
+	case dateUntil:
+		loc, err := n.location()
+		if err != nil {
+			loc = time.UTC
+		}
+		parts = append(parts, "UNTIL="+n.untilDate(loc).t().Format("20060102"))
+	default:
 		parts = append(parts, "UNTIL="+n.Until.Format("20060102T150405Z"))
 	}
 	if n.WeekStart != "" {
@@ -420,6 +479,19 @@ func parseUntil(v string, loc *time.Location) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%w: UNTIL %q", ErrRecurrence, v)
+}
+
+// untilDate is an all-day series' last day: UNTIL's date in the rule's
+// zone, since a DATE UNTIL is parsed as the end of that day there — or,
+// for UNTIL at midnight UTC exactly (the canonical all-day UNTIL that
+// Event.Normalize writes, and a "Z" UNTIL), its UTC date, whatever zone
+// the series names.
+func (r *Recurrence) untilDate(loc *time.Location) civil {
+	u := r.Until.UTC()
+	if h, m, s := u.Clock(); h == 0 && m == 0 && s == 0 {
+		return civilOf(u)
+	}
+	return civilOf(r.Until.In(loc))
 }
 
 // maxPeriods bounds an expansion (e.g. a daily series over 270 years).
@@ -607,8 +679,58 @@ func (ev *Event) expand(from, to time.Time, apply bool) ([]Occurrence, error) {
 	case "YEARLY":
 		pstart = civil{first.y, 1, 1}
 	}
+	// The window's UTC dates: every date [from, to) touches, so a window
+	// ending just after a midnight still holds that day.
 	fromC, toC := civilOf(from.UTC()), civilOf(to.UTC())
+	if !to.UTC().Equal(toC.t()) {
+		toC = toC.add(1)
+	}
+	untilC := r.untilDate(loc)
 	var out []Occurrence
+	ruled := map[string]bool{}
+	// emit adds the occurrence keyed k (start st, or date c when all-day)
+	// with its exception applied, when it overlaps the window.
+	emit := func(k string, st time.Time, c civil) {
+		o := Occurrence{OriginalStart: k, Subject: ev.Subject, Location: ev.Location, Description: ev.Description}
+		if ev.AllDay {
+			o.StartDate, o.EndDate = c.String(), c.add(days).String()
+		} else {
+			o.Start = st
+			o.End = o.Start.Add(dur)
+		}
+		if x, ok := exc[o.OriginalStart]; ok {
+			if x.Cancelled {
+				return
+			}
+			o.Exception = true
+			if !x.Start.IsZero() {
+				o.Start, o.End = x.Start, x.End
+			}
+			if x.StartDate != "" {
+				o.StartDate, o.EndDate = x.StartDate, x.EndDate
+			}
+			if x.Subject != "" {
+				o.Subject = x.Subject
+			}
+			if x.Location != "" {
+				o.Location = x.Location
+			}
+			if x.Description != "" {
+				o.Description = x.Description
+			}
+		}
+		var overlaps bool
+		if ev.AllDay {
+			s, _ := time.Parse(time.DateOnly, o.StartDate)
+			e, _ := time.Parse(time.DateOnly, o.EndDate)
+			overlaps = civilOf(s).before(toC) && fromC.before(civilOf(e))
+		} else {
+			overlaps = o.Start.Before(to) && (o.End.After(from) || (o.End.Equal(o.Start) && !o.Start.Before(from)))
+		}
+		if overlaps {
+			out = append(out, o)
+		}
+	}
 	count := 0
 	for p := 0; p < maxPeriods; p++ {
 		var ps, pe civil // [ps, pe)
@@ -664,7 +786,7 @@ func (ev *Event) expand(from, to time.Time, apply bool) ([]Occurrence, error) {
 			}
 			if !r.Until.IsZero() {
 				if ev.AllDay {
-					if r.Until.Before(c.t()) {
+					if untilC.before(c) {
 						done = true
 						break
 					}
@@ -678,49 +800,37 @@ func (ev *Event) expand(from, to time.Time, apply bool) ([]Occurrence, error) {
 				done = true
 				break
 			}
-			o := Occurrence{OriginalStart: keyOf(c), Subject: ev.Subject, Location: ev.Location, Description: ev.Description}
+			k := keyOf(c)
+			ruled[k] = true
 			if ev.AllDay {
-				o.StartDate, o.EndDate = c.String(), c.add(days).String()
+				emit(k, time.Time{}, c)
 			} else {
-				o.Start = startOf(c)
-				o.End = o.Start.Add(dur)
-			}
-			if x, ok := exc[o.OriginalStart]; ok {
-				if x.Cancelled {
-					continue
-				}
-				o.Exception = true
-				if !x.Start.IsZero() {
-					o.Start, o.End = x.Start, x.End
-				}
-				if x.StartDate != "" {
-					o.StartDate, o.EndDate = x.StartDate, x.EndDate
-				}
-				if x.Subject != "" {
-					o.Subject = x.Subject
-				}
-				if x.Location != "" {
-					o.Location = x.Location
-				}
-				if x.Description != "" {
-					o.Description = x.Description
-				}
-			}
-			var overlaps bool
-			if ev.AllDay {
-				s, _ := time.Parse(time.DateOnly, o.StartDate)
-				e, _ := time.Parse(time.DateOnly, o.EndDate)
-				overlaps = civilOf(s).before(toC) && fromC.before(civilOf(e))
-			} else {
-				overlaps = o.Start.Before(to) && (o.End.After(from) || (o.End.Equal(o.Start) && !o.Start.Before(from)))
-			}
-			if overlaps {
-				out = append(out, o)
+				emit(k, startOf(c), c)
 			}
 		}
 		if done {
 			break
 		}
+	}
+	// Extra dates (RDATE) are occurrences of their own, outside COUNT
+	// (RFC 5545 3.8.5.2); one that the rule already gives is not doubled.
+	for _, k := range r.RDates {
+		if ruled[k] {
+			continue
+		}
+		if ev.AllDay {
+			d, err := time.Parse(time.DateOnly, k)
+			if err != nil {
+				return nil, fmt.Errorf("%w: RDATE %q of an all-day series", ErrRecurrence, k)
+			}
+			emit(k, time.Time{}, civilOf(d))
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, k)
+		if err != nil {
+			return nil, fmt.Errorf("%w: RDATE %q of a timed series", ErrRecurrence, k)
+		}
+		emit(k, t.UTC(), civilOf(t.UTC()))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if ev.AllDay {
