@@ -231,3 +231,62 @@ func TestEventsInstances(t *testing.T) {
 		t.Fatalf("POST instances: %d", r.code)
 	}
 }
+
+// events.instances honours EXDATE (the instance is gone, even with
+// showDeleted) and RDATE (an extra instance with its own id and original
+// start), for timed and all-day series.
+func TestInstancesExdateRdate(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	svc, err := calendar.NewService(ctx, option.WithEndpoint(CalendarBase),
+		option.WithHTTPClient(e.googleHTTPClient(ctx, alice, ScopeCalendar)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		start, end *calendar.EventDateTime
+		lines      []string
+		want       string
+	}{
+		{"timed", &calendar.EventDateTime{DateTime: "2026-03-23T09:30:00+01:00", TimeZone: "Europe/Berlin"},
+			&calendar.EventDateTime{DateTime: "2026-03-23T10:00:00+01:00", TimeZone: "Europe/Berlin"},
+			[]string{"RRULE:FREQ=WEEKLY;COUNT=3", "EXDATE;TZID=Europe/Berlin:20260330T093000", "RDATE:20260401T120000Z"},
+			"2026-03-23T08:30:00Z 2026-04-01T12:00:00Z 2026-04-06T07:30:00Z"},
+		{"all-day", &calendar.EventDateTime{Date: "2026-12-24"}, &calendar.EventDateTime{Date: "2026-12-25"},
+			[]string{"RRULE:FREQ=DAILY;UNTIL=20261226", "EXDATE;VALUE=DATE:20261225", "RDATE;VALUE=DATE:20261231"},
+			"2026-12-24 2026-12-26 2026-12-31"},
+	}
+	for _, c := range cases {
+		ev, err := svc.Events.Insert("primary", &calendar.Event{Summary: c.name, Start: c.start, End: c.end, Recurrence: c.lines}).Do()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		res, err := svc.Events.Instances("primary", ev.Id).ShowDeleted(true).Do()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var got []string
+		for _, in := range res.Items {
+			orig := in.OriginalStartTime.Date
+			if orig == "" {
+				ot, err := time.Parse(time.RFC3339, in.OriginalStartTime.DateTime)
+				if err != nil {
+					t.Fatal(err)
+				}
+				orig = ot.UTC().Format(time.RFC3339)
+			}
+			got = append(got, orig)
+			if in.RecurringEventId != ev.Id || !strings.HasPrefix(in.Id, ev.Id+"_") || in.Status == "cancelled" {
+				t.Errorf("%s: instance %+v", c.name, in)
+			}
+			// The RDATE instance can be read by its id.
+			if _, err := svc.Events.Get("primary", in.Id).Do(); err != nil {
+				t.Errorf("%s: get %s: %v", c.name, in.Id, err)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, strings.Join(got, " "), c.want)
+		}
+	}
+}

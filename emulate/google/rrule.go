@@ -11,9 +11,14 @@ import (
 
 // The RFC 5545 subset the emulator expands: RRULE with FREQ
 // (DAILY|WEEKLY|MONTHLY|YEARLY), INTERVAL, COUNT, UNTIL, BYDAY (ordinals only
-// with MONTHLY), BYMONTHDAY, BYMONTH, WKST; and EXDATE. Anything else
-// (RDATE, EXRULE, BYSETPOS, BYHOUR...) is rejected rather than silently
-// expanded wrong.
+// with MONTHLY), BYMONTHDAY, BYMONTH, WKST; EXDATE (RFC 5545 3.8.5.1:
+// occurrences removed, matched by instant, or by date for all-day events)
+// and RDATE (3.8.5.2: extra occurrences, outside COUNT; DATE or DATE-TIME
+// values, with TZID, UTC or floating in the event's zone), as Google's
+// recurring-events guide lists them for the recurrence field
+// (https://developers.google.com/calendar/api/concepts/events-calendars#recurring_events).
+// Anything else (RDATE;VALUE=PERIOD, EXRULE, BYSETPOS, BYHOUR...) is
+// rejected rather than silently expanded wrong.
 
 type weekdayNum struct {
 	n   int // 0 = every such weekday; ±1..±5 = ordinal within the month
@@ -35,6 +40,7 @@ type rrule struct {
 type recurrence struct {
 	rules   []rrule
 	exdates []time.Time // instants (timed) or midnight UTC (all-day)
+	rdates  []time.Time // likewise
 }
 
 var errRecurrence = errors.New("invalid recurrence")
@@ -69,6 +75,12 @@ func parseRecurrence(lines []string, loc *time.Location) (*recurrence, error) {
 				return nil, err
 			}
 			rec.exdates = append(rec.exdates, ds...)
+		case "RDATE":
+			ds, err := parseExdate(params, value, loc)
+			if err != nil {
+				return nil, err
+			}
+			rec.rdates = append(rec.rdates, ds...)
 		default:
 			return nil, fmt.Errorf("%w: unsupported property %q", errRecurrence, prop)
 		}
@@ -254,6 +266,17 @@ func (rec *recurrence) expand(dtstart time.Time, horizon time.Time, max int, all
 				seen[t.UnixNano()] = true
 				all = append(all, t)
 			}
+		}
+	}
+	for _, t := range rec.rdates {
+		if allDay {
+			t = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, dtstart.Location())
+		} else {
+			t = t.In(dtstart.Location())
+		}
+		if !t.After(horizon) && !seen[t.UnixNano()] {
+			seen[t.UnixNano()] = true
+			all = append(all, t)
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Before(all[j]) })

@@ -38,6 +38,10 @@ func TestRRULEExpansion(t *testing.T) {
 		{"all-day exdate", []string{"RRULE:FREQ=DAILY;COUNT=3", "EXDATE;VALUE=DATE:20260102"}, utc("2026-01-01T00:00"), true, "2026-01-01 00:00,2026-01-03 00:00"},
 		{"wall clock across DST", []string{"RRULE:FREQ=WEEKLY;COUNT=2"}, time.Date(2026, 3, 23, 9, 30, 0, 0, berlin), false, "2026-03-23 09:30,2026-03-30 09:30"},
 		{"exdate with TZID", []string{"RRULE:FREQ=DAILY;COUNT=2", "EXDATE;TZID=Europe/Berlin:20260324T093000"}, time.Date(2026, 3, 23, 9, 30, 0, 0, berlin), false, "2026-03-23 09:30"},
+		{"rdate adds outside count", []string{"RRULE:FREQ=DAILY;COUNT=2", "RDATE:20260110T100000Z,20260102T100000Z"}, utc("2026-01-01T10:00"), false, "2026-01-01 10:00,2026-01-02 10:00,2026-01-10 10:00"},
+		{"rdate with TZID", []string{"RRULE:FREQ=DAILY;COUNT=1", "RDATE;TZID=Europe/Berlin:20260330T093000"}, time.Date(2026, 3, 23, 9, 30, 0, 0, berlin), false, "2026-03-23 09:30,2026-03-30 09:30"},
+		{"all-day rdate", []string{"RRULE:FREQ=YEARLY;COUNT=1", "RDATE;VALUE=DATE:20261231"}, utc("2026-12-25T00:00"), true, "2026-12-25 00:00,2026-12-31 00:00"},
+		{"exdate removes an rdate", []string{"RRULE:FREQ=DAILY;COUNT=1", "RDATE:20260105T100000Z", "EXDATE:20260105T100000Z"}, utc("2026-01-01T10:00"), false, "2026-01-01 10:00"},
 		{"byday on daily filters", []string{"RRULE:FREQ=DAILY;BYDAY=SA,SU;COUNT=2"}, utc("2026-03-02T09:00"), false, "2026-03-07 09:00,2026-03-08 09:00"},
 	}
 	for _, tc := range cases {
@@ -92,6 +96,8 @@ func TestRRULERejects(t *testing.T) {
 		{"EXDATE:20260101T000000Z"},
 		{"RRULE FREQ=DAILY"},
 		{"RRULE:FREQ=DAILY", "EXDATE;TZID=Mars/Olympus:20260101T000000"},
+		{"RRULE:FREQ=DAILY", "RDATE;VALUE=PERIOD:19960403T020000Z/19960403T040000Z"},
+		{"RRULE:FREQ=DAILY", "EXRULE:FREQ=WEEKLY"},
 	} {
 		if _, err := parseRecurrence(lines, time.UTC); err == nil {
 			t.Errorf("%q accepted", lines)
