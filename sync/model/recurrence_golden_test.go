@@ -40,9 +40,10 @@ func readGolden(t *testing.T, path string) []goldenSeries {
 			t.Fatalf("%s: %q before the first series", path, line)
 		default:
 			g := &out[len(out)-1]
-			k, v, ok := strings.Cut(line, ": ")
+			k, v, _ := strings.Cut(line, ":")
+			v = strings.TrimSpace(v)
 			switch {
-			case !ok:
+			case line[0] >= '0' && line[0] <= '9':
 				g.Want = append(g.Want, line)
 			case k == "rule":
 				g.Rule = v
