@@ -27,14 +27,50 @@
 // extensions.go adds categories, named extended properties (returned only
 // when AdditionalProperties asks for them), physical addresses, optional
 // attendees, start/end time zones, recurring masters (a Recurrence makes a
-// RecurringMaster; occurrences are not expanded) and FindItem restrictions
-// (IsEqualTo, IsNotEqualTo, Exists, And, Or, Not on extended properties and
-// simple fields, strings compared without case); its doc comment cites the
-// pages.
+// RecurringMaster) and FindItem restrictions (IsEqualTo, IsNotEqualTo,
+// Exists, And, Or, Not on extended properties and simple fields, strings
+// compared without case); its doc comment cites the pages.
+//
+// recurrence.go makes recurring appointments behave as in Exchange
+// 2016/2019: the patterns DailyRecurrence, WeeklyRecurrence (DaysOfWeek,
+// FirstDayOfWeek), AbsoluteMonthlyRecurrence, RelativeMonthlyRecurrence,
+// AbsoluteYearlyRecurrence and RelativeYearlyRecurrence with the ranges
+// NoEndRecurrence, EndDateRecurrence and NumberedRecurrence, expanded in the
+// master's StartTimeZone (a Windows zone id) so the wall-clock time stays
+// across DST; a day of month beyond a month's end falls on its last day, as
+// Outlook does. Occurrences are addressed by OccurrenceItemId
+// (RecurringMasterId, 1-based InstanceIndex) or their ItemId, masters by
+// RecurringMasterItemId, in GetItem, UpdateItem and DeleteItem. An updated
+// occurrence becomes an Exception listed in the master's
+// ModifiedOccurrences (ItemId, Start, End, OriginalStart); a deleted one is
+// listed in DeletedOccurrences (Start); either gives the master a new
+// ChangeKey and makes SyncFolderItems report it as updated (exceptions are
+// never folder items of their own). GetItem of a master returns
+// FirstOccurrence, LastOccurrence (bounded series), ModifiedOccurrences and
+// DeletedOccurrences; FindItem with CalendarView returns the occurrences
+// and exceptions in the range (CalendarItemType Occurrence/Exception).
+// Codes: ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange,
+// ErrorCalendarOccurrenceIsDeletedFromRecurrence, ErrorItemNotFound,
+// ErrorCalendarInvalidRecurrence, ErrorCalendarInvalidDayForWeeklyRecurrence.
+// Pages:
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/occurrenceitemid
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurringmasteritemid
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendarview
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-access-a-recurring-series-by-using-ews
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-update-a-recurring-series-by-using-ews
+//
+// Faults.ServerBusyOp (and ServerBusyOccurrences) aim ErrorServerBusy at
+// one operation (on occurrences only), e.g. the occurrence writes.
 //
 // Known simplifications: only the contacts and calendar folders exist;
-// recurring masters are stored but never expanded into occurrences or
-// exceptions; FindItem has no SortOrder or QueryString; a missing
-// ChangeKey in UpdateItem skips conflict detection; AutoResolve behaves
-// like NeverOverwrite when the ChangeKey is stale.
+// FindItem has no SortOrder or QueryString; a missing ChangeKey in
+// UpdateItem skips conflict detection; AutoResolve behaves like
+// NeverOverwrite when the ChangeKey is stale; changing a master's
+// Recurrence, Start, End or zone drops all its exceptions (Exchange keeps
+// some when only the time moves); only the common Windows zone ids are
+// known (others are tried as IANA names).
 package ews

@@ -16,7 +16,7 @@ import (
 // only when AdditionalProperties asks for them), a contact's physical
 // addresses, optional attendees, the start and end time zones of a
 // calendar item, recurring masters (a t:Recurrence makes an appointment a
-// RecurringMaster; occurrences are not expanded), and FindItem
+// RecurringMaster; recurrence.go expands it), and FindItem
 // restrictions (IsEqualTo, IsNotEqualTo, Exists, And, Or, Not).
 //
 //   - ExtendedProperty / ExtendedFieldURI (PropertySetId or
@@ -705,14 +705,20 @@ type PhysicalAddress struct {
 	Street, City, State, CountryOrRegion, PostalCode string
 }
 
-// Recurrence is a simple recurrence pattern for seeding a recurring master.
+// Recurrence is a recurrence pattern for seeding a recurring master.
 type Recurrence struct {
-	Pattern     string // Daily | Weekly
-	Interval    int
-	DaysOfWeek  string // Weekly: e.g. "Monday Wednesday"
-	StartDate   string // YYYY-MM-DD
-	EndDate     string // YYYY-MM-DD, or
-	Occurrences int    // a count; neither = no end
+	// Pattern: Daily | Weekly | AbsoluteMonthly | RelativeMonthly |
+	// AbsoluteYearly | RelativeYearly.
+	Pattern        string
+	Interval       int
+	DaysOfWeek     string // Weekly, Relative*: e.g. "Monday Wednesday"
+	FirstDayOfWeek string // Weekly, optional: e.g. "Monday"
+	DayOfWeekIndex string // Relative*: First | Second | Third | Fourth | Last
+	DayOfMonth     int    // Absolute*
+	Month          string // *Yearly: e.g. "March"
+	StartDate      string // YYYY-MM-DD
+	EndDate        string // YYYY-MM-DD, or
+	Occurrences    int    // a count; neither = no end
 }
 
 // Extras are the properties added by this file, for seeding and reading.
@@ -730,9 +736,27 @@ func textNode(local, text string) *Node { return &Node{Space: NSTypes, Local: lo
 
 func (r *Recurrence) node() *Node {
 	pat := &Node{Space: NSTypes, Local: r.Pattern + "Recurrence"}
-	pat.Kids = append(pat.Kids, textNode("Interval", strconv.Itoa(max(r.Interval, 1))))
-	if r.Pattern == "Weekly" {
-		pat.Kids = append(pat.Kids, textNode("DaysOfWeek", r.DaysOfWeek))
+	add := func(name, v string) {
+		if v != "" {
+			pat.Kids = append(pat.Kids, textNode(name, v))
+		}
+	}
+	yearly := strings.HasSuffix(r.Pattern, "Yearly")
+	if !yearly {
+		add("Interval", strconv.Itoa(max(r.Interval, 1)))
+	}
+	switch r.Pattern {
+	case "Weekly":
+		add("DaysOfWeek", r.DaysOfWeek)
+		add("FirstDayOfWeek", r.FirstDayOfWeek)
+	case "RelativeMonthly", "RelativeYearly":
+		add("DaysOfWeek", r.DaysOfWeek)
+		add("DayOfWeekIndex", r.DayOfWeekIndex)
+	case "AbsoluteMonthly", "AbsoluteYearly":
+		add("DayOfMonth", strconv.Itoa(r.DayOfMonth))
+	}
+	if yearly {
+		add("Month", r.Month)
 	}
 	var rng *Node
 	switch {
@@ -874,6 +898,10 @@ func (s *Server) ItemExtras(id string) (Extras, error) {
 		out.Recurrence = &Recurrence{Pattern: strings.TrimSuffix(r.Kids[0].Local, "Recurrence"), StartDate: r.Kids[1].Child(NSTypes, "StartDate").textOrEmpty(),
 			EndDate: r.Kids[1].Child(NSTypes, "EndDate").textOrEmpty(), DaysOfWeek: r.Kids[0].Child(NSTypes, "DaysOfWeek").textOrEmpty()}
 		out.Recurrence.Interval, _ = strconv.Atoi(r.Kids[0].Child(NSTypes, "Interval").textOrEmpty())
+		out.Recurrence.DayOfMonth, _ = strconv.Atoi(r.Kids[0].Child(NSTypes, "DayOfMonth").textOrEmpty())
+		out.Recurrence.FirstDayOfWeek = r.Kids[0].Child(NSTypes, "FirstDayOfWeek").textOrEmpty()
+		out.Recurrence.DayOfWeekIndex = r.Kids[0].Child(NSTypes, "DayOfWeekIndex").textOrEmpty()
+		out.Recurrence.Month = r.Kids[0].Child(NSTypes, "Month").textOrEmpty()
 		out.Recurrence.Occurrences, _ = strconv.Atoi(r.Kids[1].Child(NSTypes, "NumberOfOccurrences").textOrEmpty())
 	}
 	return out, nil

@@ -157,21 +157,6 @@ func (s *Server) resolveFolder(mb *mailbox, n *Node) (*folder, *ewsError) {
 	return nil, schemaErr("invalid folder id element '%s'", truncate(n.Local, 40))
 }
 
-func (s *Server) lookupItem(mb *mailbox, idNode *Node) (*item, *ewsError) {
-	if idNode == nil || idNode.Space != NSTypes || idNode.Local != "ItemId" {
-		return nil, schemaErr("expected t:ItemId")
-	}
-	id, _ := idNode.AttrValue("Id")
-	if !validID(id) {
-		return nil, errIDMalformed
-	}
-	it := s.itemsByID[id]
-	if it == nil || it.folder.mbox != mb {
-		return nil, errItemNotFound
-	}
-	return it, nil
-}
-
 // ---- SyncFolderItems ----
 
 func (s *Server) syncFolderItems(mb *mailbox, op *Node) (string, *ewsError) {
@@ -264,7 +249,7 @@ func (s *Server) getItem(mb *mailbox, op *Node) (string, *ewsError) {
 	}
 	rb := newResp("GetItem")
 	for _, idn := range ids.Kids {
-		it, lerr := s.lookupItem(mb, idn)
+		t, lerr := s.lookupTarget(mb, idn)
 		if lerr != nil {
 			if lerr.fault {
 				return "", lerr
@@ -272,6 +257,7 @@ func (s *Server) getItem(mb *mailbox, op *Node) (string, *ewsError) {
 			rb.fail(lerr)
 			continue
 		}
+		it := s.render(t)
 		rb.success(func(x *xw) {
 			x.open("m:Items")
 			writeItem(x, it, shape, true, ext...)
@@ -460,17 +446,25 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 		return "", schemaErr("The element 'UpdateItem' has incomplete content. List of possible elements expected: 'ItemChanges'.")
 	}
 	type planned struct {
-		it    *item
-		next  *item
-		fails *ewsError
+		it      *item
+		next    *item
+		fails   *ewsError
+		virtual bool // an occurrence that becomes an exception
 	}
 	plans := make([]planned, 0, len(changes.Kids))
 	for _, ch := range changes.Kids {
 		if ch.Space != NSTypes || ch.Local != "ItemChange" {
 			return "", schemaErr("unexpected element '%s' in ItemChanges", truncate(ch.Local, 40))
 		}
-		idn := ch.Child(NSTypes, "ItemId")
-		it, err := s.lookupItem(mb, idn)
+		if len(ch.Kids) == 0 {
+			return "", schemaErr("ItemChange needs an item id.")
+		}
+		idn := ch.Kids[0]
+		t, err := s.lookupTarget(mb, idn)
+		var it *item
+		if err == nil {
+			it = s.render(t)
+		}
 		if err != nil {
 			if err.fault {
 				return "", err
@@ -570,7 +564,10 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 			}
 			failed = validateItem(next)
 		}
-		plans = append(plans, planned{it: it, next: next, fails: failed})
+		if failed == nil && next.class == "CalendarItem" {
+			failed = checkSeries(it, next)
+		}
+		plans = append(plans, planned{it: it, next: next, fails: failed, virtual: t.it == nil})
 	}
 	rb := newResp("UpdateItem")
 	for _, p := range plans {
@@ -583,8 +580,20 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 		it.x = p.next.x
 		if it.class == "CalendarItem" {
 			it.props["IsMeeting"] = strconv.FormatBool(len(it.attendees) > 0)
+			if it.master == nil {
+				markRecurring(it)
+				_ = s.settleSeriesLocked(it) // checked by checkSeries
+			}
 		}
-		s.touchLocked(it)
+		switch {
+		case p.virtual:
+			s.commitExceptionLocked(it)
+		case it.master != nil:
+			s.touchLocked(it)
+			s.touchLocked(it.master)
+		default:
+			s.touchLocked(it)
+		}
 		if it.class == "CalendarItem" && sendsMessages(sendMode) {
 			s.recordInvitation("Update", it)
 		}
@@ -614,7 +623,7 @@ func (s *Server) deleteItem(mb *mailbox, op *Node) (string, *ewsError) {
 	}
 	rb := newResp("DeleteItem")
 	for _, idn := range ids.Kids {
-		it, err := s.lookupItem(mb, idn)
+		t, err := s.lookupTarget(mb, idn)
 		if err != nil {
 			if err.fault {
 				return "", err
@@ -622,11 +631,16 @@ func (s *Server) deleteItem(mb *mailbox, op *Node) (string, *ewsError) {
 			rb.fail(err)
 			continue
 		}
+		it := s.render(t)
 		if it.class == "CalendarItem" && !hasCancel {
 			rb.fail(&ewsError{code: "ErrorSendMeetingCancellationsRequired", msg: "The SendMeetingCancellations attribute is required for calendar items."})
 			continue
 		}
-		s.deleteItemLocked(it)
+		if t.master != nil {
+			s.deleteOccurrenceLocked(t)
+		} else {
+			s.deleteItemLocked(it)
+		}
 		if it.class == "CalendarItem" && sendsMessages(cancel) {
 			s.recordInvitation("Cancellation", it)
 		}
@@ -724,13 +738,21 @@ func (s *Server) findItem(mb *mailbox, op *Node) (string, *ewsError) {
 				continue
 			}
 			var in []*item
+			var expanded []*item
 			for _, it := range list {
+				if it.series != nil && it.props["CalendarItemType"] == "RecurringMaster" {
+					// A calendar view shows a series as its occurrences.
+					expanded = append(expanded, s.calendarView(it, start, end)...)
+					continue
+				}
 				s0, _ := time.Parse(ewsTime, it.props["Start"])
 				e0, _ := time.Parse(ewsTime, it.props["End"])
 				if s0.Before(end) && e0.After(start) || s0.Equal(e0) && !s0.Before(start) && s0.Before(end) {
 					in = append(in, it)
 				}
 			}
+			in = append(in, expanded...)
+			sort.SliceStable(in, func(i, j int) bool { return in[i].props["Start"] < in[j].props["Start"] })
 			list, total = in, len(in)
 			if maxEntries >= 0 && len(list) > maxEntries {
 				list, includesLast = list[:maxEntries], false

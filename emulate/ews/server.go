@@ -71,6 +71,11 @@ type Faults struct {
 	// ErrorServerBusy, advising BackOff.
 	ServerBusy int
 	BackOff    time.Duration // default 5s
+	// ServerBusyOp, when set, limits ServerBusy to requests of that
+	// operation (e.g. "UpdateItem"); with ServerBusyOccurrences, to those
+	// that name an occurrence (t:OccurrenceItemId).
+	ServerBusyOp          string
+	ServerBusyOccurrences bool
 }
 
 // New returns an empty server; seed it with AddServiceAccount, AddMailbox,
@@ -153,7 +158,35 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeFault(w, "ErrorSchemaValidation", "The request failed schema validation: "+err.Error(), nil)
 		return
 	}
+	if busy, backoff := s.busyFor(req); busy {
+		writeFault(w, "ErrorServerBusy", "The server cannot service this request right now. Try again later.",
+			[][2]string{{"BackOffMilliseconds", strconv.FormatInt(backoff.Milliseconds(), 10)}})
+		return
+	}
 	s.dispatch(w, acct, req)
+}
+
+// busyFor applies a ServerBusy fault aimed at one operation.
+func (s *Server) busyFor(req *Request) (bool, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &s.faults
+	if f.ServerBusy <= 0 || f.ServerBusyOp == "" || f.ServerBusyOp != req.Operation {
+		return false, 0
+	}
+	if f.ServerBusyOccurrences {
+		occ := false
+		req.Body.Walk(func(n *Node) { occ = occ || n.Space == NSTypes && n.Local == "OccurrenceItemId" })
+		if !occ {
+			return false, 0
+		}
+	}
+	f.ServerBusy--
+	b := f.BackOff
+	if b <= 0 {
+		b = 5 * time.Second
+	}
+	return true, b
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -196,7 +229,7 @@ func (s *Server) throttle(a *account) (bool, time.Duration) {
 	now := s.clk.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.faults.ServerBusy > 0 {
+	if s.faults.ServerBusy > 0 && s.faults.ServerBusyOp == "" {
 		s.faults.ServerBusy--
 		b := s.faults.BackOff
 		if b <= 0 {

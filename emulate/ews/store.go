@@ -42,7 +42,10 @@ type item struct {
 	emails        map[string]string
 	phones        map[string]string
 	attendees     []string
-	x             *itemExt // properties added in extensions.go
+	x             *itemExt     // properties added in extensions.go
+	series        *seriesState // a RecurringMaster's exceptions and deletions
+	master        *item        // an Exception's master, or an occurrence's
+	instance      int          // its InstanceIndex
 }
 
 // ewsError is a failed operation: a per-item response message, or a SOAP
@@ -69,10 +72,11 @@ var (
 var (
 	baseOrder     = []string{"ItemId", "ParentFolderId", "ItemClass", "Subject", "Sensitivity", "Body", "Categories", "DateTimeCreated", "ExtendedProperty", "LastModifiedTime"}
 	contactOrder  = append(slices.Clone(baseOrder), "FileAs", "DisplayName", "GivenName", "MiddleName", "CompanyName", "EmailAddresses", "PhysicalAddresses", "PhoneNumbers", "Department", "JobTitle", "Surname")
-	calendarOrder = append(slices.Clone(baseOrder), "UID", "Start", "End", "IsAllDayEvent", "LegacyFreeBusyStatus", "Location", "IsMeeting", "IsRecurring", "CalendarItemType", "MyResponseType", "Organizer", "RequiredAttendees", "OptionalAttendees", "Recurrence", "StartTimeZone", "EndTimeZone")
-	readOnlyProps = map[string]bool{"ItemId": true, "ParentFolderId": true, "ItemClass": true, "DateTimeCreated": true, "LastModifiedTime": true, "IsMeeting": true, "IsRecurring": true, "CalendarItemType": true, "MyResponseType": true, "Organizer": true}
-	emailKeys     = map[string]bool{"EmailAddress1": true, "EmailAddress2": true, "EmailAddress3": true}
-	phoneKeys     = map[string]bool{"AssistantPhone": true, "BusinessFax": true, "BusinessPhone": true, "BusinessPhone2": true, "Callback": true,
+	calendarOrder = append(slices.Clone(baseOrder), "UID", "Start", "End", "OriginalStart", "IsAllDayEvent", "LegacyFreeBusyStatus", "Location", "IsMeeting", "IsRecurring", "CalendarItemType", "MyResponseType", "Organizer", "RequiredAttendees", "OptionalAttendees", "Recurrence", "FirstOccurrence", "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences", "StartTimeZone", "EndTimeZone")
+	readOnlyProps = map[string]bool{"ItemId": true, "ParentFolderId": true, "ItemClass": true, "DateTimeCreated": true, "LastModifiedTime": true, "IsMeeting": true, "IsRecurring": true, "CalendarItemType": true, "MyResponseType": true, "Organizer": true,
+		"OriginalStart": true, "FirstOccurrence": true, "LastOccurrence": true, "ModifiedOccurrences": true, "DeletedOccurrences": true}
+	emailKeys = map[string]bool{"EmailAddress1": true, "EmailAddress2": true, "EmailAddress3": true}
+	phoneKeys = map[string]bool{"AssistantPhone": true, "BusinessFax": true, "BusinessPhone": true, "BusinessPhone2": true, "Callback": true,
 		"CarPhone": true, "CompanyMainPhone": true, "HomeFax": true, "HomePhone": true, "HomePhone2": true, "Isdn": true, "MobilePhone": true,
 		"OtherFax": true, "OtherTelephone": true, "Pager": true, "PrimaryPhone": true, "RadioPhone": true, "Telex": true, "TtyTddPhone": true}
 	enumValues = map[string][]string{
@@ -277,6 +281,9 @@ func (s *Server) newItemLocked(f *folder, class string, p *itemPatch) (*item, *e
 	if err := validateItem(it); err != nil {
 		return nil, err
 	}
+	if err := s.settleSeriesLocked(it); err != nil {
+		return nil, err
+	}
 	s.seq++
 	it.createdSeq, it.lastSeq = s.seq, s.seq
 	f.items[it.id] = it
@@ -300,6 +307,7 @@ func (s *Server) touchLocked(it *item) {
 }
 
 func (s *Server) deleteItemLocked(it *item) {
+	s.dropExceptionsLocked(it)
 	s.seq++
 	it.lastSeq = s.seq
 	it.deleted = true
@@ -389,7 +397,7 @@ func writeItem(x *xw, it *item, shape string, body bool, ext ...extKey) {
 		return
 	}
 	for _, name := range orderFor(it.class)[1:] {
-		if writeExt(x, it, name, ext) {
+		if writeExt(x, it, name, ext) || writeSeriesProp(x, it, name) {
 			continue
 		}
 		switch name {
