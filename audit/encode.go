@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -48,29 +50,80 @@ func newEncoder() *encoder { return &encoder{} }
 
 // encode appends the canonical line for r (with its current Seq and Prev,
 // without Hash) to dst, computes the hash, sets r.Hash and returns dst with
-// the whole line including the trailing newline.
+// the whole line including the trailing newline. It goes through the same
+// two halves as the writer (encodeToPrev, then appendChained), so the
+// corpus tests pin the writer's bytes too.
 func (e *encoder) encode(dst []byte, r *Record) ([]byte, error) {
-	bp := encBufs.Get().(*[]byte)
-	body, off := encodeParts((*bp)[:0], r)
-	dst = finishLine(dst, body, off, r, r.Seq, r.Prev)
-	*bp = body
-	encBufs.Put(bp)
+	st := getLineState()
+	st.start(r, r.Seq)
+	dst = st.appendChained(dst, r, r.Prev)
+	putLineState(st)
 	return dst, nil
 }
 
-// encodeParts appends to buf the canonical encoding of r without its seq
-// and prev, the part of the work that needs no lock: the line's head up to
-// `"seq":`, then everything after the seq up to (without) `,"prev"`. off is
-// where the seq goes. It normalises r as the canonical form requires (path
-// without query, duration rounded).
-func encodeParts(buf []byte, r *Record) (body []byte, off int) {
-	b := append(buf, `{"time":"`...)
+// lineState is a record's line up to its prev value and the SHA-256 state
+// over those bytes. The writer makes both before its lock, with the seq it
+// reserved; under the lock only prev, one final hash block and the hex are
+// added. The hash rule (docs/audit.md) hashes the line with the hash member
+// removed, and prev is the last member before it, so every byte before
+// prev can be hashed early and the state simply continued later: the bytes
+// and the hash are exactly those of hashing the whole line at once.
+type lineState struct {
+	line []byte    // head, seq, rest, `,"prev":`
+	h    hash.Hash // SHA-256 over line
+	tail []byte    // scratch: the prev value and '}' (kept to not allocate)
+	sum  []byte    // scratch: the digest
+}
+
+var lineStates = sync.Pool{New: func() any {
+	return &lineState{line: make([]byte, 0, 1024), h: sha256.New(), tail: make([]byte, 0, 80), sum: make([]byte, 0, sha256.Size)}
+}}
+
+func getLineState() *lineState { return lineStates.Get().(*lineState) }
+
+func putLineState(st *lineState) {
+	if cap(st.line) > 64<<10 {
+		st.line = make([]byte, 0, 1024) // do not pin one huge record's buffer
+	}
+	lineStates.Put(st)
+}
+
+// start encodes r with seq up to its prev value and hashes those bytes.
+func (st *lineState) start(r *Record, seq uint64) {
+	st.line = encodeToPrev(st.line[:0], r, seq)
+	st.h.Reset()
+	st.h.Write(st.line)
+}
+
+// appendChained appends to dst the whole line: the encoded part, prev, the
+// hash of all that (also set as r.Hash) and the newline. This is the part
+// under the writer's lock: a copy, at most 67 bytes hashed, the hex.
+func (st *lineState) appendChained(dst []byte, r *Record, prev string) []byte {
+	st.tail = appendString(st.tail[:0], prev)
+	st.tail = append(st.tail, '}')
+	st.h.Write(st.tail)
+	st.sum = st.h.Sum(st.sum[:0])
+	dst = append(dst, st.line...)
+	dst = append(dst, st.tail[:len(st.tail)-1]...)
+	dst = append(dst, `,"hash":"`...)
+	n := len(dst)
+	dst = hex.AppendEncode(dst, st.sum)
+	r.Hash = string(dst[n:])
+	return append(dst, "\"}\n"...)
+}
+
+// encodeToPrev appends to b the canonical line of r with seq, up to and
+// including the `,"prev":` key. It normalises r as the canonical form
+// requires (path without query, duration rounded).
+func encodeToPrev(b []byte, r *Record, seq uint64) []byte {
+	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","id":`...)
 	b = appendString(b, r.ID)
 	b = append(b, `,"seq":`...)
-	off = len(b)
-	return appendRest(b, r), off
+	b = strconv.AppendUint(b, seq, 10)
+	b = appendRest(b, r)
+	return append(b, `,"prev":`...)
 }
 
 // appendRest encodes what follows seq, up to (without) prev.
@@ -169,27 +222,6 @@ func appendRest(b []byte, r *Record) []byte {
 		b = append(b, '}')
 	}
 	return b
-}
-
-// finishLine appends to dst the whole line of the record encoded in body
-// (by encodeParts, seq at off): head, seq, rest, prev, and the hash of all
-// that, which it also sets as r.Hash. This is the part under the writer's
-// lock: copies, one SHA-256 and the hex of it.
-func finishLine(dst, body []byte, off int, r *Record, seq uint64, prev string) []byte {
-	start := len(dst)
-	dst = append(dst, body[:off]...)
-	dst = strconv.AppendUint(dst, seq, 10)
-	dst = append(dst, body[off:]...)
-	dst = append(dst, `,"prev":`...)
-	dst = appendString(dst, prev)
-	dst = append(dst, '}')
-	sum := sha256.Sum256(dst[start:])
-	dst = dst[:len(dst)-1]
-	dst = append(dst, `,"hash":"`...)
-	n := len(dst)
-	dst = hex.AppendEncode(dst, sum[:])
-	r.Hash = string(dst[n:])
-	return append(dst, "\"}\n"...)
 }
 
 // strOpt appends key (with its leading comma) and v, when v is not empty.

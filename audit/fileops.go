@@ -1,8 +1,13 @@
 package audit
 
 import (
+	"errors"
 	"os"
 )
+
+// errPreallocUnsupported says that the platform or the filesystem cannot
+// reserve blocks; the writer then stops trying.
+var errPreallocUnsupported = errors.New("preallocation not supported")
 
 // file is the subset of *os.File the writer uses.
 type file interface {
@@ -12,7 +17,20 @@ type file interface {
 	Truncate(size int64) error
 	Stat() (os.FileInfo, error)
 	Close() error
+	// Datasync makes the written bytes durable, and the file size with
+	// them, without the metadata no later read needs (mtime): fdatasync(2)
+	// where the platform has it, a full Sync elsewhere.
+	Datasync() error
+	// Preallocate reserves disk blocks for [off, off+n) without changing
+	// the file's size, so that appends into them allocate nothing and
+	// readers never see the reservation. It is an optimisation: platforms
+	// or filesystems without it return errPreallocUnsupported.
+	Preallocate(off, n int64) error
 }
+
+// osFile is an *os.File with the platform's Datasync and Preallocate
+// (datasync_linux.go, datasync_other.go).
+type osFile struct{ *os.File }
 
 // fileOps is the seam through which the writer touches the filesystem, so
 // that tests can make writes, fsyncs or renames fail on demand.
@@ -30,7 +48,7 @@ func (osOps) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return osFile{f}, nil
 }
 
 func (osOps) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }

@@ -86,24 +86,32 @@ type Writer struct {
 	backoffMin time.Duration
 	backoffMax time.Duration
 
-	mu          sync.Mutex
-	seq         uint64 // last assigned
-	head        string // hash of the last assigned record
-	buf         []byte // accepted records not yet durable, in order
-	bufRecs     int
-	bufFirstSeq uint64
-	bufFirstAt  time.Time // when the oldest waiting record was accepted
-	bufFirstRec time.Time // its record time
-	group       *group
-	healthErr   error
-	closing     bool
-	closed      bool
-	sinceCkpt   int
-	durableSeq  uint64
+	mu       sync.Mutex
+	reserved uint64 // last seq handed out by accept
+	seq      uint64 // last seq in the chain (<= reserved)
+	head     string // hash of record seq
+	parked   map[uint64]*parkedRec
+	// inflightDone, when set, is closed once reserved == seq (Close waits
+	// on it for the records between their two locks).
+	inflightDone chan struct{}
+	buf          []byte // accepted records not yet durable, in order
+	spare        []byte // the previous flush's buffer, reused
+	bufRecs      int
+	bufFirstSeq  uint64
+	bufFirstAt   time.Time // when the oldest waiting record was accepted
+	bufFirstRec  time.Time // its record time
+	group        *group
+	healthErr    error
+	closing      bool
+	closed       bool
+	sinceCkpt    int
+	durableSeq   uint64
 
 	// Owned by the flusher goroutine.
 	f           file
 	size        int64 // durable length of the active file
+	alloc       int64 // blocks reserved (preallocated) up to here
+	noPrealloc  bool  // the filesystem cannot preallocate
 	activeFirst uint64
 	activeTime  time.Time
 	needReopen  bool
@@ -231,7 +239,20 @@ func (w *Writer) recover() (*Record, error) {
 		return nil, fmt.Errorf("audit: read %s: %w", w.o.Path, err)
 	}
 	var repair *Record
-	if len(ti.torn) > 0 {
+	if len(ti.torn) > 0 && allZero(ti.torn) {
+		// Only zero bytes after the last record: space that was reserved
+		// or extended but never written (a filesystem may show an
+		// unwritten, unacknowledged append as zeros after a crash). No
+		// record's bytes are lost by dropping it, so there is nothing to
+		// report in the chain.
+		if err := f.Truncate(ti.size); err != nil {
+			return nil, fmt.Errorf("audit: drop the zero-filled tail of %s: %w", w.o.Path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("audit: drop the zero-filled tail of %s: %w", w.o.Path, err)
+		}
+		w.log.Info().Str("file", w.o.Path).Int("bytes", len(ti.torn)).Msg("audit: dropped a zero-filled tail")
+	} else if len(ti.torn) > 0 {
 		if err := f.Truncate(ti.size); err != nil {
 			return nil, fmt.Errorf("audit: repair torn tail of %s: %w", w.o.Path, err)
 		}
@@ -269,7 +290,7 @@ func (w *Writer) recover() (*Record, error) {
 			}
 		}
 	}
-	w.durableSeq = w.seq
+	w.durableSeq, w.reserved = w.seq, w.seq
 	return repair, nil
 }
 
@@ -333,6 +354,16 @@ func scanActive(f file) (activeTail, error) {
 	}
 	t.firstSeq, t.firstTime = first.Seq, first.Time
 	return t, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // lastByte returns the offset of the last c in f[0:end), or -1.
@@ -464,12 +495,32 @@ func (w *Writer) wait(ctx context.Context, g *group, seq uint64) error {
 	}
 }
 
-// encBufs are the buffers records are encoded into before the lock.
-var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// parkedRec is a record that reached the chain before an earlier
+// reservation did; whoever chains that earlier record chains this one too,
+// in seq order, and closes done.
+type parkedRec struct {
+	st   *lineState
+	r    *Record
+	now  time.Time
+	res  chained
+	done chan struct{}
+}
+
+// chained is what accept reports about a record once it is in the chain.
+type chained struct {
+	g              *group
+	herr           error
+	kick, kickCkpt bool
+}
 
 func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
-	// Everything but seq and prev is encoded before the lock; under it
-	// only the chain's part (seq, prev, one SHA-256) is done, in order.
+	// The lock is taken twice, briefly: once to reserve the record's seq
+	// (or refuse it), once to put it in the chain. Between the two, with
+	// the seq known, the whole line up to prev is encoded and hashed: only
+	// prev, one final SHA-256 block and the copy into the buffer remain for
+	// the lock. Records are chained strictly in seq order: one that gets
+	// there before its predecessor is parked and chained by whoever chains
+	// the predecessor.
 	now := w.now()
 	if r.Time.IsZero() {
 		r.Time = now
@@ -478,21 +529,13 @@ func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
 	if r.ID == "" {
 		r.ID = newID()
 	}
-	bp := encBufs.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 {
-			encBufs.Put(bp)
-		}
-	}()
-	body, off := encodeParts((*bp)[:0], r)
-	*bp = body
 
 	w.mu.Lock()
 	if w.closed || w.closing {
 		w.mu.Unlock()
 		return nil, 0, nil, ErrClosed
 	}
-	if w.bufRecs >= w.o.MaxBacklog {
+	if w.bufRecs+int(w.reserved-w.seq) >= w.o.MaxBacklog {
 		herr := w.healthErr
 		w.mu.Unlock()
 		if herr != nil {
@@ -500,37 +543,83 @@ func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
 		}
 		return nil, 0, nil, ErrBacklogFull
 	}
-	r.Seq = w.seq + 1
-	r.Prev = w.head
-	w.buf = finishLine(w.buf, body, off, r, r.Seq, r.Prev)
+	// From here on the record must reach the chain: a reserved seq that
+	// never did would stall every later record (and Close).
+	w.reserved++
+	seq = w.reserved
+	w.mu.Unlock()
+
+	st := getLineState()
+	st.start(r, seq)
+
+	var res chained
+	w.mu.Lock()
+	if seq != w.seq+1 {
+		p := &parkedRec{st: st, r: r, now: now, done: make(chan struct{})}
+		if w.parked == nil {
+			w.parked = make(map[uint64]*parkedRec)
+		}
+		w.parked[seq] = p
+		w.mu.Unlock()
+		// The predecessor is between its two locks, encoding: never
+		// blocked on anything but this mutex, so this wait is short.
+		<-p.done
+		putLineState(st)
+		res = p.res
+	} else {
+		res = w.chain(st, r, now)
+		putLineState(st)
+		for {
+			p := w.parked[w.seq+1]
+			if p == nil {
+				break
+			}
+			delete(w.parked, w.seq+1)
+			p.res = w.chain(p.st, p.r, p.now)
+			res.kick = res.kick || p.res.kick
+			res.kickCkpt = res.kickCkpt || p.res.kickCkpt
+			close(p.done)
+		}
+		if w.inflightDone != nil && w.reserved == w.seq {
+			close(w.inflightDone)
+			w.inflightDone = nil
+		}
+		w.mu.Unlock()
+		if res.kick {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
+		if res.kickCkpt {
+			select {
+			case w.ckptKick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return res.g, seq, res.herr, nil
+}
+
+// chain appends the record whose line st holds to the buffer, as the next
+// in the chain. Called with w.mu held, for seq w.seq+1 only.
+func (w *Writer) chain(st *lineState, r *Record, now time.Time) chained {
+	r.Seq, r.Prev = w.seq+1, w.head
+	w.buf = st.appendChained(w.buf, r, r.Prev)
 	w.seq, w.head = r.Seq, r.Hash
 	if w.bufRecs == 0 {
 		w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec = r.Seq, now, r.Time
 	}
 	w.bufRecs++
-	g, seq, herr = w.group, r.Seq, w.healthErr
-	kickCkpt := false
+	c := chained{g: w.group, herr: w.healthErr}
 	if r.Kind != KindCheckpoint {
 		w.sinceCkpt++
-		kickCkpt = w.o.CheckpointEvery > 0 && w.sinceCkpt >= w.o.CheckpointEvery
+		c.kickCkpt = w.o.CheckpointEvery > 0 && w.sinceCkpt >= w.o.CheckpointEvery
 	}
-	// In batch mode the flusher sleeps on its own timer; wake it only when
-	// a batch starts or fills, not for every record.
-	kick := !w.batch || w.bufRecs == 1 || w.bufRecs >= w.o.BatchMax
-	w.mu.Unlock()
-	if kick {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
-	}
-	if kickCkpt {
-		select {
-		case w.ckptKick <- struct{}{}:
-		default:
-		}
-	}
-	return g, seq, herr, nil
+	// In batch mode the flusher paces itself with its ticker; wake it only
+	// when a batch starts or fills, not for every record.
+	c.kick = !w.batch || w.bufRecs == 1 || w.bufRecs >= w.o.BatchMax
+	return c
 }
 
 func newID() string {
@@ -563,20 +652,51 @@ func (w *Writer) Head() (uint64, string) {
 
 // runFlusher owns the file: it writes and fsyncs accepted records in
 // groups, retries with backoff after a failure, and rotates.
+//
+// In "always" mode it flushes as soon as records wait: everything accepted
+// while the previous write+fdatasync ran goes into the next one (group
+// commit), so one fdatasync serves every writer that arrived meanwhile.
+// In "batch" mode one ticker paces the flushes; it runs only while records
+// wait, so an idle writer has no timer firing, and a full batch (BatchMax)
+// is flushed at once.
 func (w *Writer) runFlusher() {
 	defer close(w.flusherDone)
 	backoff := w.backoffMin
+	var tick *time.Ticker
+	ticking := false
+	if w.batch {
+		tick = time.NewTicker(w.o.BatchInterval)
+		tick.Stop()
+		defer tick.Stop()
+	}
+	var retry *time.Timer
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	for {
 		w.mu.Lock()
-		n, closing, unhealthy, firstAt := w.bufRecs, w.closing, w.healthErr != nil, w.bufFirstAt
+		n, closing, unhealthy := w.bufRecs, w.closing, w.healthErr != nil
+		inflight := w.reserved != w.seq
 		w.mu.Unlock()
 		if n == 0 {
-			if closing {
-				return
+			if ticking {
+				tick.Stop()
+				ticking = false
 			}
-			select {
-			case <-w.kick:
-			case <-w.stop:
+			switch {
+			case closing && !inflight:
+				return
+			case closing:
+				// A record reserved before Close is being encoded; it
+				// kicks once chained (stop is closed, so do not wait on it).
+				<-w.kick
+			default:
+				select {
+				case <-w.kick:
+				case <-w.stop:
+				}
 			}
 			continue
 		}
@@ -584,21 +704,25 @@ func (w *Writer) runFlusher() {
 		case closing:
 			// Flush what is left right away, once.
 		case unhealthy:
-			t := time.NewTimer(backoff)
+			if retry == nil {
+				retry = time.NewTimer(backoff)
+			} else {
+				retry.Reset(backoff)
+			}
 			select {
-			case <-t.C:
+			case <-retry.C:
 			case <-w.stop:
 			}
-			t.Stop()
 		case w.batch && n < w.o.BatchMax:
-			if wait := w.o.BatchInterval - w.now().Sub(firstAt); wait > 0 {
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-w.kick:
-				case <-w.stop:
-				}
-				t.Stop()
+			if !ticking {
+				tick.Reset(w.o.BatchInterval)
+				ticking = true
+			}
+			select {
+			case <-tick.C:
+			case <-w.kick:
+				continue // a full batch, or a stale kick: look again
+			case <-w.stop:
 				continue
 			}
 		}
@@ -613,12 +737,14 @@ func (w *Writer) runFlusher() {
 	}
 }
 
-// flushOnce writes everything accepted so far in one write and one fsync.
+// flushOnce writes everything accepted so far in one write and one
+// fdatasync.
 func (w *Writer) flushOnce() error {
 	w.mu.Lock()
 	data, recs, g := w.buf, w.bufRecs, w.group
 	firstSeq, firstAt, firstRec, lastSeq := w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec, w.seq
-	w.buf, w.bufRecs, w.group = make([]byte, 0, len(data)), 0, newGroup()
+	w.buf, w.bufRecs, w.group = w.spare[:0], 0, newGroup()
+	w.spare = nil
 	w.mu.Unlock()
 
 	err := w.writeDurable(data, firstSeq, firstRec)
@@ -644,13 +770,28 @@ func (w *Writer) flushOnce() error {
 			w.log.Info().Msg("audit: log writable again; held records written")
 		}
 		if w.fwd != nil {
-			w.fwd.enqueueLines(data)
+			w.fwd.enqueueLines(data) // copies the lines
+		}
+		if cap(data) <= maxSpare {
+			w.mu.Lock()
+			w.spare = data[:0]
+			w.mu.Unlock()
 		}
 	}
 	g.err = err
 	close(g.done)
 	return err
 }
+
+// maxSpare bounds the flush buffer kept for reuse, so that one burst (or a
+// long outage's backlog) does not pin its memory.
+const maxSpare = 4 << 20
+
+// preallocChunk is how far ahead of the end of the active file blocks are
+// reserved: appends into reserved blocks allocate nothing, so the
+// fdatasync after them has less metadata to commit, and a nearly full disk
+// shows up here before a record depends on it.
+const preallocChunk = 8 << 20
 
 func (w *Writer) writeDurable(data []byte, firstSeq uint64, firstRec time.Time) error {
 	if w.f == nil || w.needReopen {
@@ -668,14 +809,16 @@ func (w *Writer) writeDurable(data []byte, firstSeq uint64, firstRec time.Time) 
 			return fmt.Errorf("truncate %s: %w", w.o.Path, err)
 		}
 		w.needReopen = false
+		w.alloc = 0
 	}
+	w.preallocate(w.size + int64(len(data)))
 	if _, err := w.f.WriteAt(data, w.size); err != nil {
 		w.needReopen = true
 		return fmt.Errorf("write %s: %w", w.o.Path, err)
 	}
 	// After a failed fsync the kernel may have dropped the dirty pages, so
 	// the retry rewrites the data from memory through a fresh descriptor.
-	if err := w.f.Sync(); err != nil {
+	if err := w.f.Datasync(); err != nil {
 		w.needReopen = true
 		return fmt.Errorf("fsync %s: %w", w.o.Path, err)
 	}
@@ -687,6 +830,44 @@ func (w *Writer) writeDurable(data []byte, firstSeq uint64, firstRec time.Time) 
 		w.rotate()
 	}
 	return nil
+}
+
+// preallocate reserves blocks past the end of the active file when a write
+// would reach end and they are not reserved yet. The reservation keeps the
+// file size (readers and verification see only records) and is released
+// on rotation and Close. Failing to reserve is not an error: the write
+// then allocates as it goes, as it would without preallocation.
+func (w *Writer) preallocate(end int64) {
+	if w.noPrealloc || end <= w.alloc {
+		return
+	}
+	target := end + preallocChunk
+	if w.o.RotateSize > 0 {
+		// Do not reserve much past where the file will be rotated.
+		target = max(end, min(target, w.o.RotateSize+preallocChunk/8))
+	}
+	switch err := w.f.Preallocate(w.size, target-w.size); {
+	case err == nil:
+		w.alloc = target
+	case errors.Is(err, errPreallocUnsupported):
+		w.noPrealloc = true
+	default:
+		// Typically ENOSPC with less than a chunk free: the write itself
+		// may still fit, and will report it if not. Retry at the next write.
+		w.log.Debug().Err(err).Msg("audit: preallocation failed")
+	}
+}
+
+// releasePrealloc gives back the blocks reserved past the last durable
+// byte, before the active file is closed for good.
+func (w *Writer) releasePrealloc() {
+	if w.f == nil || w.alloc <= w.size || w.needReopen {
+		return
+	}
+	if err := w.f.Truncate(w.size); err != nil {
+		w.log.Error().Err(err).Msg("audit: release preallocated blocks")
+	}
+	w.alloc = 0
 }
 
 func (w *Writer) shouldRotate() bool {
@@ -704,6 +885,7 @@ func (w *Writer) shouldRotate() bool {
 // file: rotation is housekeeping, never a reason to lose a record.
 func (w *Writer) rotate() {
 	name := rotatedName(w.o.Path, w.activeFirst)
+	w.releasePrealloc()
 	if err := w.f.Close(); err != nil {
 		w.log.Error().Err(err).Msg("audit: close before rotation")
 	}
@@ -906,6 +1088,22 @@ func (w *Writer) checkpoint(ctx context.Context) error {
 	return w.write(ctx, rec)
 }
 
+// waitInflight returns once every reserved seq is in the chain. Only Close
+// calls it, after closing stopped new reservations.
+func (w *Writer) waitInflight() {
+	w.mu.Lock()
+	for w.reserved != w.seq {
+		if w.inflightDone == nil {
+			w.inflightDone = make(chan struct{})
+		}
+		ch := w.inflightDone
+		w.mu.Unlock()
+		<-ch
+		w.mu.Lock()
+	}
+	w.mu.Unlock()
+}
+
 // Close writes a final checkpoint (when signing), flushes what it can and
 // stops the writer's goroutines. A non-nil error means records were not
 // written.
@@ -926,6 +1124,10 @@ func (w *Writer) Close() error {
 		w.mu.Unlock()
 		close(w.stop)
 		<-w.flusherDone
+		// The flusher stops early if its last flush fails; records still
+		// between their two locks must be in the chain before the final
+		// count below.
+		w.waitInflight()
 		close(w.maintStop)
 		<-w.maintDone
 		// Finish the housekeeping a last rotation asked for, so a closed
@@ -937,6 +1139,7 @@ func (w *Writer) Close() error {
 			w.fwd.close()
 		}
 		if w.f != nil {
+			w.releasePrealloc()
 			if err := w.f.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("audit: close: %w", err))
 			}

@@ -434,6 +434,13 @@ func (f *faultFile) Sync() error {
 	return f.file.Sync()
 }
 
+func (f *faultFile) Datasync() error {
+	if err := f.ops.get(); err != nil {
+		return err
+	}
+	return f.file.Datasync()
+}
+
 var errDiskFull = errors.New("no space left on device (injected)")
 
 func TestFaultRetainsAndRecovers(t *testing.T) {
