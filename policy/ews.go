@@ -386,10 +386,30 @@ const (
 var ewsHeaders = []string{"RequestServerVersion", "ExchangeImpersonation", "MailboxCulture", "TimeZoneContext"}
 
 // ewsOtherIDs are item references that do not carry a plain ItemId the
-// gateway could have relayed (occurrences, masters, attachments,
-// conversations, response objects' references).
-var ewsOtherIDs = []string{"OccurrenceItemId", "RecurringMasterItemId", "RecurringMasterItemIdRanges", "ReferenceItemId",
+// gateway could have relayed (masters named by an occurrence's id,
+// attachments, conversations, response objects' references).
+// OccurrenceItemId is not among them: it names its series by the master's
+// ItemId (RecurringMasterId), which is checked like any ItemId.
+var ewsOtherIDs = []string{"RecurringMasterItemId", "RecurringMasterItemIdRanges", "ReferenceItemId",
 	"ParentItemId", "RootItemId", "AttachmentId", "ConversationId"}
+
+// EWSOccurrenceTarget prefixes the RecurringMasterId of an
+// OccurrenceItemId in EWSRequest.TargetIDs: the operation acts on an
+// occurrence of that master, not on the master, so a successful DeleteItem
+// of it must not make the gateway forget the master's id, while the ids a
+// GetItem or UpdateItem of it returns are learnt in the master's folder. The
+// master's id itself is in ItemIDs and checked like any ItemId. A NUL
+// cannot occur in an XML attribute value, so no ItemId looks like this.
+const EWSOccurrenceTarget = "\x00occurrence-of:"
+
+// ewsTargetItem is the item id a TargetIDs entry's folder is looked up by
+// and whether the entry is an occurrence.
+func ewsTargetItem(target string) (id string, occurrence bool) {
+	if rest, ok := strings.CutPrefix(target, EWSOccurrenceTarget); ok {
+		return rest, true
+	}
+	return target, false
+}
 
 // ParseEWS reads a SOAP 1.1 EWS request of at most max bytes. Elements are
 // matched on namespace and local name (SOAP envelope, EWS messages and
@@ -636,6 +656,17 @@ func (p *ewsParser) body(t xml.StartElement, depth int) error {
 		}
 		out.ItemClasses = append(out.ItemClasses, class)
 	}
+	if n == (xml.Name{Space: NSEWSTypes, Local: "OccurrenceItemId"}) {
+		id, ok := attr(t, "RecurringMasterId")
+		if !ok || id == "" {
+			return errors.New("ews: OccurrenceItemId without RecurringMasterId")
+		}
+		out.ItemIDs = append(out.ItemIDs, id)
+		if p.targetPosition(depth, container) {
+			out.TargetIDs = append(out.TargetIDs, EWSOccurrenceTarget+id)
+		}
+		return nil
+	}
 	if slices.Contains(ewsOtherIDs, n.Local) {
 		out.OtherIDs++
 		return nil
@@ -666,10 +697,7 @@ func (p *ewsParser) body(t xml.StartElement, depth int) error {
 			return errors.New("ews: ItemId without Id")
 		}
 		out.ItemIDs = append(out.ItemIDs, id)
-		switch {
-		case depth == 4 && container == xml.Name{Space: NSEWSMessages, Local: "ItemIds"},
-			depth == 5 && container == xml.Name{Space: NSEWSMessages, Local: "ItemChanges"} &&
-				p.stack[4] == xml.Name{Space: NSEWSTypes, Local: "ItemChange"}:
+		if p.targetPosition(depth, container) {
 			out.TargetIDs = append(out.TargetIDs, id)
 		}
 	case "EmailAddress":
@@ -680,6 +708,18 @@ func (p *ewsParser) body(t xml.StartElement, depth int) error {
 		}
 	}
 	return nil
+}
+
+// targetPosition reports whether an item id at depth in container names
+// an item the operation acts on (m:ItemIds/*, m:ItemChanges/t:ItemChange/*).
+func (p *ewsParser) targetPosition(depth int, container xml.Name) bool {
+	switch {
+	case depth == 4 && container == xml.Name{Space: NSEWSMessages, Local: "ItemIds"},
+		depth == 5 && container == xml.Name{Space: NSEWSMessages, Local: "ItemChanges"} &&
+			p.stack[4] == xml.Name{Space: NSEWSTypes, Local: "ItemChange"}:
+		return true
+	}
+	return false
 }
 
 func attr(t xml.StartElement, local string) (string, bool) {

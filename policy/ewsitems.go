@@ -166,6 +166,18 @@ type ewsFeed struct {
 	forget []string // the n-th target, forgotten when the n-th message succeeds
 }
 
+// forgettable is targets with occurrences blanked: removing an occurrence
+// leaves its master (and its id) in place.
+func forgettable(targets []string) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		if _, occ := ewsTargetItem(t); !occ {
+			out[i] = t
+		}
+	}
+	return out
+}
+
 func planEWSFeed(req *EWSRequest) (ewsFeed, bool) {
 	ref := func(container string) string {
 		for _, r := range req.FolderRefs {
@@ -184,15 +196,16 @@ func planEWSFeed(req *EWSRequest) (ewsFeed, bool) {
 	case "CreateItem":
 		f.folder = ref("SavedItemFolderId")
 	case "GetItem", "UpdateItem":
-		for _, id := range req.TargetIDs {
+		for _, t := range req.TargetIDs {
+			id, _ := ewsTargetItem(t)
 			f.perMsg = append(f.perMsg, req.ItemFolders[id])
 		}
 	case "MoveItem":
-		f.folder, f.forget = ref("ToFolderId"), req.TargetIDs
+		f.folder, f.forget = ref("ToFolderId"), forgettable(req.TargetIDs)
 	case "CopyItem":
 		f.folder = ref("ToFolderId")
 	case "DeleteItem":
-		f.forget = req.TargetIDs
+		f.forget = forgettable(req.TargetIDs)
 	default:
 		return f, false
 	}
@@ -370,7 +383,7 @@ func (r *EWSItems) readResponse(dec *xml.Decoder, fr *feedReader, dest, subject 
 				msg++
 				class, _ := attr(e, "ResponseClass")
 				success = class == "Success"
-				if success && msg < len(feed.forget) {
+				if success && msg < len(feed.forget) && feed.forget[msg] != "" {
 					r.forget(dest, subject, feed.forget[msg])
 				}
 				continue

@@ -265,3 +265,29 @@ func BenchmarkEWSWatch(b *testing.B) {
 		w.Close()
 	}
 }
+
+// An occurrence is addressed by its master's id: deleting the occurrence
+// leaves the master known, and the occurrence ids a GetItem of it returns
+// are learnt in the master's folder; another subject's master stays unknown.
+func TestEWSItemsOccurrences(t *testing.T) {
+	items := NewEWSItems(0)
+	relay(t, items, alice, mustParse(t, createEvent), ewsResponse("CreateItem", okMsg("CreateItem", `<m:Items><t:CalendarItem><t:ItemId Id="M1" ChangeKey="DwA"/></t:CalendarItem></m:Items>`)))
+	get := mustParse(t, `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:OccurrenceItemId RecurringMasterId="M1" InstanceIndex="2"/></m:ItemIds></m:GetItem>`)
+	items.Resolve("exchange", alice, get)
+	if get.ItemFolders["M1"] != "calendar" {
+		t.Fatalf("master of the occurrence unknown: %v", get.ItemFolders)
+	}
+	relay(t, items, alice, get, ewsResponse("GetItem", okMsg("GetItem", `<m:Items><t:CalendarItem><t:ItemId Id="O2" ChangeKey="DwB"/></t:CalendarItem></m:Items>`)))
+	if got := known(items, alice, "O2"); got["O2"] != "calendar" {
+		t.Fatalf("occurrence id: %v", got)
+	}
+	del := mustParse(t, `<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToNone"><m:ItemIds><t:OccurrenceItemId RecurringMasterId="M1" InstanceIndex="3"/></m:ItemIds></m:DeleteItem>`)
+	items.Resolve("exchange", alice, del)
+	relay(t, items, alice, del, ewsResponse("DeleteItem", okMsg("DeleteItem", "")))
+	if got := known(items, alice, "M1"); got["M1"] != "calendar" {
+		t.Fatalf("deleting an occurrence forgot its master: %v", got)
+	}
+	if got := known(items, bob, "M1"); len(got) != 0 {
+		t.Fatalf("another subject knows the master: %v", got)
+	}
+}
