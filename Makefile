@@ -50,10 +50,20 @@ image:
 demo: build
 	./$(BIN) demo
 
-# Go benchmarks, then the whole-process comparison (direct vs through the gateway).
+# Go benchmarks, then the whole-process comparison: direct (the floor),
+# syncgate's plain listener (audit fsync batch and always), nginx and
+# haproxy doing the same job, and syncgate's CONNECT interception against
+# nginx's and haproxy's TLS-terminating listeners. The systems take turns,
+# BENCH_ROUNDS rounds of BENCH_DURATION phases (closed loop, then paced at
+# 500 req/s); medians and same-round ratios at the end. bench-deps.sh
+# installs nginx/haproxy when missing (as root) or says how.
+# SYNCGATE_BENCH_SYSTEMS=direct,syncgate,nginx narrows the systems.
+BENCH_ROUNDS   ?= 3
+BENCH_DURATION ?= 5s
 bench: build
+	@./scripts/bench-deps.sh
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./policy ./audit
-	./$(BIN) demo --bench
+	SYNCGATE_BENCH_ROUNDS=$(BENCH_ROUNDS) ./$(BIN) demo --bench --bench-duration $(BENCH_DURATION)
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
