@@ -21,9 +21,21 @@ import (
 // recurringEventId and originalStartTime — whose original start lies in
 // the window, read with events.instances over the window (showDeleted).
 // A cancelled instance is never a series delete; instances are never
-// items of their own. A master whose recurrence has lines other than one
-// RRULE (EXDATE, RDATE) is returned without a recurrence: the engine
-// skips it and says why.
+// items of their own.
+//
+// All-day series (start.date) are civil dates: the RRULE's UNTIL is a
+// DATE, exceptions are keyed YYYY-MM-DD; the series zone, when it has
+// one, is start.timeZone (which the events resource defines for recurring
+// events as the zone the recurrence is expanded in), kept so the series
+// hashes alike at every end.
+// Besides its one RRULE line a master may have EXDATE lines (RFC 5545
+// 3.8.5.1; TZID, UTC or VALUE=DATE), which are cancelled occurrences
+// (events.instances leaves them out), and RDATE lines (3.8.5.2), extra
+// dates read into model.Recurrence.RDates: written back here, but a
+// pattern of Graph, Salesforce or EWS cannot hold them, so those ends
+// refuse the series (connector.ErrUnsupported) instead of flattening it.
+// Any other line (EXRULE, RDATE periods) leaves the master without a
+// readable recurrence: the engine skips it and says why.
 
 // SupportsSeries implements connector.SeriesCapable.
 func (c *Connector) SupportsSeries() bool { return c.series }
@@ -66,6 +78,9 @@ func (c *Connector) seriesChanges(ctx context.Context, s connector.Scope, ch *co
 			return nil, err
 		}
 		it, err := c.seriesItem(ctx, s, m)
+		if errors.Is(err, connector.ErrNotFound) {
+			continue // deleted between the listing and its instances
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -82,20 +97,151 @@ func hasOccurrence(e *model.Event, s connector.Scope) bool {
 	return err != nil || len(keys) > 0
 }
 
-// seriesRule reads the master's RRULE in its start zone.
-func seriesRule(m *calendar.Event) (*model.Recurrence, bool) {
-	if len(m.Recurrence) != 1 || m.Start == nil || m.Start.DateTime == "" {
-		return nil, false
+// seriesRule reads the master's recurrence lines: the RRULE in its start
+// zone (none for an all-day series), RDATE as extra dates, and the EXDATE
+// keys (cancelled occurrences).
+func seriesRule(m *calendar.Event) (*model.Recurrence, map[string]bool, bool) {
+	if m.Start == nil || (m.Start.DateTime == "") == (m.Start.Date == "") {
+		return nil, nil, false
 	}
-	line := m.Recurrence[0]
-	if !strings.HasPrefix(strings.ToUpper(line), "RRULE:") {
-		return nil, false
+	allDay := m.Start.Date != ""
+	zone := m.Start.TimeZone
+	var r *model.Recurrence
+	var rdates []string
+	exdates := map[string]bool{}
+	for _, line := range m.Recurrence {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, nil, false
+		}
+		prop, params, _ := strings.Cut(name, ";")
+		switch strings.ToUpper(strings.TrimSpace(prop)) {
+		case "RRULE":
+			if r != nil {
+				return nil, nil, false // one rule is what every other end holds
+			}
+			var err error
+			if r, err = model.ParseRRULE(value, zone); err != nil {
+				return nil, nil, false
+			}
+		case "EXDATE", "RDATE":
+			keys, err := dateList(params, value, zone, allDay)
+			if err != nil {
+				return nil, nil, false
+			}
+			if strings.EqualFold(strings.TrimSpace(prop), "RDATE") {
+				rdates = append(rdates, keys...)
+				continue
+			}
+			for _, k := range keys {
+				exdates[k] = true
+			}
+		default:
+			return nil, nil, false
+		}
 	}
-	r, err := model.ParseRRULE(line, m.Start.TimeZone)
-	if err != nil {
-		return nil, false
+	if r == nil {
+		return nil, nil, false
 	}
-	return r, true
+	r.RDates = rdates
+	return r, exdates, true
+}
+
+// dateList reads an EXDATE or RDATE value list as occurrence keys: dates
+// (VALUE=DATE) for an all-day series, instants for a timed one — a
+// DATE-TIME in UTC ("Z"), in TZID, or else in the series zone.
+func dateList(params, value, zone string, allDay bool) ([]string, error) {
+	loc := time.UTC
+	if zone != "" {
+		l, err := time.LoadLocation(zone)
+		if err != nil {
+			return nil, err
+		}
+		loc = l
+	}
+	isDate := false
+	for _, p := range strings.Split(params, ";") {
+		if p == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(p, "=")
+		switch strings.ToUpper(k) {
+		case "TZID":
+			l, err := time.LoadLocation(v)
+			if err != nil || v == "" || v == "Local" {
+				return nil, fmt.Errorf("unknown TZID %q", truncate(v, 40))
+			}
+			loc = l
+		case "VALUE":
+			switch strings.ToUpper(v) {
+			case "DATE":
+				isDate = true
+			case "DATE-TIME":
+			default:
+				return nil, fmt.Errorf("VALUE=%s", truncate(v, 16)) // PERIOD: not an occurrence start
+			}
+		default:
+			return nil, fmt.Errorf("parameter %s", truncate(k, 16))
+		}
+	}
+	var out []string
+	for _, v := range strings.Split(value, ",") {
+		v = strings.TrimSpace(v)
+		switch {
+		case len(v) == 8 && (isDate || allDay):
+			d, err := time.Parse("20060102", v)
+			if err != nil || !allDay {
+				return nil, errors.New("a date in a timed series")
+			}
+			out = append(out, d.Format(time.DateOnly))
+		case allDay || isDate:
+			return nil, errors.New("a date-time in an all-day series")
+		case len(v) == 16 && v[15] == 'Z':
+			t, err := time.Parse("20060102T150405Z", v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t.UTC().Format(time.RFC3339))
+		case len(v) == 15:
+			t, err := time.ParseInLocation("20060102T150405", v, loc)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t.UTC().Format(time.RFC3339))
+		default:
+			return nil, fmt.Errorf("date %q", truncate(v, 20))
+		}
+	}
+	return out, nil
+}
+
+// rdateLines renders a series' extra dates: dates for an all-day series,
+// UTC instants otherwise.
+func rdateLines(r *model.Recurrence, allDay bool) []string {
+	if len(r.RDates) == 0 {
+		return nil
+	}
+	vals := make([]string, 0, len(r.RDates))
+	for _, k := range r.RDates {
+		if allDay {
+			d, _ := time.Parse(time.DateOnly, k)
+			vals = append(vals, d.Format("20060102"))
+		} else {
+			t, _ := time.Parse(time.RFC3339, k)
+			vals = append(vals, t.UTC().Format("20060102T150405Z"))
+		}
+	}
+	if allDay {
+		return []string{"RDATE;VALUE=DATE:" + strings.Join(vals, ",")}
+	}
+	return []string{"RDATE:" + strings.Join(vals, ",")}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // seriesItem is master m completed with the window's exceptions.
@@ -105,38 +251,43 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, m *calend
 		return nil, err
 	}
 	it.Event.Series = "master"
-	r, ok := seriesRule(m)
+	r, exdates, ok := seriesRule(m)
 	if !ok {
 		return it, nil
 	}
 	it.Event.Recurrence = r
-	insts, err := c.instances(ctx, s, m.Id)
-	if err != nil {
-		return nil, err
-	}
 	expected, err := it.Event.OriginalStarts(s.WindowStart, s.WindowEnd)
 	if err != nil {
 		it.Event.Recurrence = nil
 		return it, nil
 	}
-	dur := it.Event.End.Sub(it.Event.Start)
+	insts, err := c.instances(ctx, s, m.Id)
+	if err != nil {
+		return nil, err
+	}
+	ev := it.Event
+	dur := ev.End.Sub(ev.Start)
 	var xs []model.Exception
 	for _, k := range expected {
 		in := insts[k]
-		if in == nil || in.Status == "cancelled" {
+		if exdates[k] || in == nil || in.Status == "cancelled" {
 			xs = append(xs, model.Exception{OriginalStart: k, Cancelled: true})
 			continue
 		}
 		x := model.Exception{OriginalStart: k}
-		if st, err := instant(in.Start); err == nil {
+		if ev.AllDay {
+			if in.Start != nil && in.End != nil && in.Start.Date != "" && (in.Start.Date != k || in.End.Date != addDays(k, ev.StartDate, ev.EndDate)) {
+				x.StartDate, x.EndDate = in.Start.Date, in.End.Date
+			}
+		} else if st, err := instant(in.Start); err == nil {
 			if en, err := instant(in.End); err == nil && (st.UTC().Format(time.RFC3339) != k || en.Sub(st) != dur) {
 				x.Start, x.End = st, en
 			}
 		}
-		if strings.TrimSpace(in.Summary) != it.Event.Subject {
+		if strings.TrimSpace(in.Summary) != ev.Subject {
 			x.Subject = in.Summary
 		}
-		if strings.TrimSpace(in.Location) != it.Event.Location {
+		if strings.TrimSpace(in.Location) != ev.Location {
 			x.Location = in.Location
 		}
 		if x != (model.Exception{OriginalStart: k}) {
@@ -147,6 +298,36 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, m *calend
 	n := it.Event.Normalize()
 	it.Event = &n
 	return it, nil
+}
+
+// addDays is date k moved by the length of [start, end) (an all-day
+// occurrence's end date); "" when the dates do not parse.
+func addDays(k, start, end string) string {
+	d, err1 := time.Parse(time.DateOnly, k)
+	sd, err2 := time.Parse(time.DateOnly, start)
+	ed, err3 := time.Parse(time.DateOnly, end)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return ""
+	}
+	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
+}
+
+// instanceKey is an instance's model.Exception key: its original start
+// date (all-day) or instant.
+func instanceKey(in *calendar.Event) (string, bool) {
+	o := in.OriginalStartTime
+	if o == nil {
+		return "", false
+	}
+	if o.Date != "" {
+		d, err := time.Parse(time.DateOnly, o.Date)
+		return d.Format(time.DateOnly), err == nil
+	}
+	t, err := instant(o)
+	if err != nil {
+		return "", false
+	}
+	return t.UTC().Format(time.RFC3339), true
 }
 
 // instances lists a master's instances over the window, cancelled ones
@@ -167,17 +348,15 @@ func (c *Connector) instances(ctx context.Context, s connector.Scope, id string)
 		}
 		res, err := call.Do()
 		if err != nil {
-			return nil, mapErr(op, rctx, err, classPlain)
+			// 410 (or 404): the series was deleted since it was listed;
+			// its own tombstone reports that, so it is not found, never a
+			// failed pass.
+			return nil, mapErr(op, rctx, err, classItem)
 		}
 		for _, in := range res.Items {
-			if in.OriginalStartTime == nil {
-				continue
+			if k, ok := instanceKey(in); ok {
+				out[k] = in
 			}
-			t, err := time.Parse(time.RFC3339, in.OriginalStartTime.DateTime)
-			if err != nil {
-				continue
-			}
-			out[t.UTC().Format(time.RFC3339)] = in
 		}
 		if res.NextPageToken == "" || res.NextPageToken == pageTok {
 			return out, nil
@@ -186,15 +365,27 @@ func (c *Connector) instances(ctx context.Context, s connector.Scope, id string)
 	}
 }
 
-// seriesBody adds the recurrence to a master's body, its times in the
-// series zone.
+// seriesBody adds the recurrence to a master's body: a timed series' times
+// in its zone, an all-day series' dates with a DATE UNTIL; extra dates as
+// an RDATE line.
 func seriesBody(body *calendar.Event, e *model.Event) error {
-	if e.AllDay {
-		return fmt.Errorf("google: all-day series are not written: %w", connector.ErrUnsupported)
-	}
 	r := e.Recurrence.Normalize()
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("google: %v: %w", err, connector.ErrUnsupported)
+	}
+	if e.AllDay {
+		st, en, err := googleTimes(e, "")
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, connector.ErrUnsupported)
+		}
+		if r.TimeZone != "" {
+			for _, dt := range []*calendar.EventDateTime{st, en} {
+				dt.TimeZone, dt.NullFields = r.TimeZone, []string{"DateTime"}
+			}
+		}
+		body.Start, body.End = st, en
+		body.Recurrence = append([]string{"RRULE:" + r.RRULEDate()}, rdateLines(&r, true)...)
+		return nil
 	}
 	zone := r.TimeZone
 	if zone == "" {
@@ -205,8 +396,23 @@ func seriesBody(body *calendar.Event, e *model.Event) error {
 		return err
 	}
 	body.Start, body.End = st, en
-	body.Recurrence = []string{"RRULE:" + r.RRULE()}
+	body.Recurrence = append([]string{"RRULE:" + r.RRULE()}, rdateLines(&r, false)...)
 	return nil
+}
+
+// sameRule reports whether the stored rule r is want's.
+func sameRule(r *model.Recurrence, want *model.Event) bool {
+	if r == nil || want.Recurrence == nil {
+		return false
+	}
+	n := want.Recurrence.Normalize()
+	if strings.Join(r.Normalize().RDates, ",") != strings.Join(n.RDates, ",") {
+		return false
+	}
+	if want.AllDay {
+		return r.RRULEDate() == n.RRULEDate() && r.TimeZone == n.TimeZone
+	}
+	return r.RRULE() == n.RRULE() && r.TimeZone == n.TimeZone
 }
 
 // updateSeries patches the master where it differs, then the exceptions.
@@ -216,14 +422,18 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, cur *ca
 	if err != nil {
 		return nil, err
 	}
-	r, _ := seriesRule(cur)
-	n := want.Normalize()
-	if r == nil || r.RRULE() != n.Recurrence.RRULE() || r.TimeZone != n.Recurrence.TimeZone || patch.Start != nil {
+	r, exdates, _ := seriesRule(cur)
+	if !sameRule(r, want) || patch.Start != nil {
 		body := &calendar.Event{}
 		if err := seriesBody(body, want); err != nil {
 			return nil, err
 		}
 		patch.Start, patch.End, patch.Recurrence = body.Start, body.End, body.Recurrence
+		// Cancellations kept as EXDATE lines (outside the window too) stay
+		// while the occurrences they name are the same.
+		if len(exdates) > 0 && sameStart(cur, want) {
+			patch.Recurrence = append(patch.Recurrence, exdateLines(cur)...)
+		}
 		changed = true
 	}
 	if changed {
@@ -235,6 +445,27 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, cur *ca
 		}
 	}
 	return c.writeExceptions(ctx, s, cur.Id, want)
+}
+
+// exdateLines are cur's EXDATE lines as they are.
+func exdateLines(cur *calendar.Event) []string {
+	var out []string
+	for _, l := range cur.Recurrence {
+		if name, _, _ := strings.Cut(l, ":"); strings.EqualFold(strings.SplitN(name, ";", 2)[0], "EXDATE") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// sameStart reports whether cur starts where want does (so its EXDATEs
+// still name occurrences of want's series).
+func sameStart(cur *calendar.Event, want *model.Event) bool {
+	if want.AllDay {
+		return cur.Start != nil && cur.Start.Date == want.StartDate
+	}
+	t, err := instant(cur.Start)
+	return err == nil && t.Equal(want.Start)
 }
 
 // writeExceptions cancels (DELETE) and moves or edits (PATCH) the window's
@@ -270,11 +501,6 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 			}
 			continue
 		}
-		orig, _ := time.Parse(time.RFC3339, k)
-		st, en := x.Start, x.End
-		if st.IsZero() {
-			st, en = orig, orig.Add(dur)
-		}
 		subj, loc := n.Subject, n.Location
 		if x.Subject != "" {
 			subj = x.Subject
@@ -282,14 +508,32 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 		if x.Location != "" {
 			loc = x.Location
 		}
-		cs, _ := instant(inst.Start)
-		ce, _ := instant(inst.End)
-		if cs.Equal(st) && ce.Equal(en) && strings.TrimSpace(inst.Summary) == subj && strings.TrimSpace(inst.Location) == loc {
-			continue
+		p := &calendar.Event{Summary: subj, Location: loc}
+		if n.AllDay {
+			sd, ed := x.StartDate, x.EndDate
+			if sd == "" {
+				sd, ed = k, addDays(k, n.StartDate, n.EndDate)
+			}
+			if inst.Start != nil && inst.End != nil && inst.Start.Date == sd && inst.End.Date == ed &&
+				strings.TrimSpace(inst.Summary) == subj && strings.TrimSpace(inst.Location) == loc {
+				continue
+			}
+			p.Start = &calendar.EventDateTime{Date: sd, NullFields: []string{"DateTime", "TimeZone"}}
+			p.End = &calendar.EventDateTime{Date: ed, NullFields: []string{"DateTime", "TimeZone"}}
+		} else {
+			orig, _ := time.Parse(time.RFC3339, k)
+			st, en := x.Start, x.End
+			if st.IsZero() {
+				st, en = orig, orig.Add(dur)
+			}
+			cs, _ := instant(inst.Start)
+			ce, _ := instant(inst.End)
+			if cs.Equal(st) && ce.Equal(en) && strings.TrimSpace(inst.Summary) == subj && strings.TrimSpace(inst.Location) == loc {
+				continue
+			}
+			p.Start = &calendar.EventDateTime{DateTime: st.UTC().Format(time.RFC3339), TimeZone: "UTC"}
+			p.End = &calendar.EventDateTime{DateTime: en.UTC().Format(time.RFC3339), TimeZone: "UTC"}
 		}
-		p := &calendar.Event{Summary: subj, Location: loc,
-			Start: &calendar.EventDateTime{DateTime: st.UTC().Format(time.RFC3339), TimeZone: "UTC"},
-			End:   &calendar.EventDateTime{DateTime: en.UTC().Format(time.RFC3339), TimeZone: "UTC"}}
 		p.ForceSendFields = []string{"Summary", "Location"}
 		if _, err := c.cal.Events.Patch(primary, inst.Id, p).SendUpdates(sendNone).Context(rctx).Do(); err != nil {
 			return nil, mapErr(op, rctx, err, classWrite)
