@@ -28,11 +28,24 @@ import (
 // straight to an upstream with the same GETs through the gateway in both
 // modes (audit log on, fsync=always). Run with -cpu to vary parallelism;
 // compare the ns/op of the sub-benchmarks, and p50/p99 reported per mode.
-func BenchmarkProxiedGET(b *testing.B) {
+func BenchmarkProxiedGET(b *testing.B) { benchProxied(b, http.MethodGet, "/ok") }
+
+// BenchmarkProxiedPOST is BenchmarkProxiedGET with a 1 KiB JSON request
+// body (a sync engine's write), answered with 1 KiB.
+func BenchmarkProxiedPOST(b *testing.B) { benchProxied(b, http.MethodPost, "/upload") }
+
+func benchProxied(b *testing.B, method, path string) {
 	h := newPKI(b)
 	payload := strings.Repeat("x", 1024)
+	reqBody := `{"displayName":"` + strings.Repeat("y", 1024-18) + `"}`
 	up := newUpstream(b, upstreamOpts{cert: h.upCA.Issue(b, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS,
-		handler: func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, payload) }})
+		handler: func(w http.ResponseWriter, r *http.Request) {
+			if n, _ := io.Copy(io.Discard, r.Body); r.Method == http.MethodPost && n != int64(len(reqBody)) {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			io.WriteString(w, payload)
+		}})
 	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
 
 	cl := h.clientCA.Issue(b, testpki.LeafOpts{URIs: []string{"spiffe://test.example/sync"}, Client: true})
@@ -54,8 +67,8 @@ func BenchmarkProxiedGET(b *testing.B) {
 				return (&net.Dialer{}).DialContext(ctx, n, up.addr.String())
 			}}}, "https://graph.test.example/ok"},
 		{"connect", &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(tlsURL), MaxIdleConnsPerHost: 256,
-			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cl.TLS}}}}, "https://graph.test.example/ok"},
-		{"origination", &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(plainURL), MaxIdleConnsPerHost: 256}}, "http://graph.test.example/ok"},
+			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cl.TLS}}}}, "https://graph.test.example" + path},
+		{"origination", &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(plainURL), MaxIdleConnsPerHost: 256}}, "http://graph.test.example" + path},
 	}
 	for _, c := range clients {
 		b.Run(c.name, func(b *testing.B) {
@@ -67,7 +80,17 @@ func BenchmarkProxiedGET(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					t0 := time.Now()
-					resp, err := c.c.Get(c.url)
+					var body io.Reader
+					if method == http.MethodPost {
+						body = strings.NewReader(reqBody)
+					}
+					req, err := http.NewRequest(method, c.url, body)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := c.c.Do(req)
 					if err != nil {
 						b.Error(err)
 						return
@@ -101,6 +124,17 @@ func BenchmarkProxiedGET(b *testing.B) {
 // (nearly) only the gateway's and its audit writer's. SYNCGATE_BENCH_FSYNC
 // chooses the audit fsync mode (default always).
 func BenchmarkGatewayGET(b *testing.B) {
+	benchGateway(b, []byte("GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\nUser-Agent: bench\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n\r\n"))
+}
+
+// BenchmarkGatewayPOST is BenchmarkGatewayGET with a 1 KiB JSON request
+// body sent with Content-Length.
+func BenchmarkGatewayPOST(b *testing.B) {
+	body := `{"displayName":"` + strings.Repeat("y", 1024-18) + `"}`
+	benchGateway(b, []byte("POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nUser-Agent: bench\r\nAccept: */*\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n"+body))
+}
+
+func benchGateway(b *testing.B, req []byte) {
 	h := newPKI(b)
 	cert := h.upCA.Issue(b, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
@@ -120,7 +154,6 @@ func BenchmarkGatewayGET(b *testing.B) {
 	}()
 	addr := netip.MustParseAddrPort(ln.Addr().String())
 	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": addr}})
-	req := []byte("GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\nUser-Agent: bench\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n\r\n")
 	b.SetParallelism(4)
 	defer reportCPU(b)()
 	b.ResetTimer()
@@ -145,11 +178,13 @@ func BenchmarkGatewayGET(b *testing.B) {
 	})
 }
 
-// rawServe answers each request head on c with resp (requests have no body).
+// rawServe answers each request on c with resp. A request body is read by
+// its Content-Length (the benchmarks send no chunked bodies).
 func rawServe(c net.Conn, resp []byte) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 8<<10)
 	for {
+		n := 0
 		for {
 			line, err := br.ReadSlice('\n')
 			if err != nil {
@@ -158,6 +193,12 @@ func rawServe(c net.Conn, resp []byte) {
 			if len(line) <= 2 {
 				break
 			}
+			if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
+				n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+			}
+		}
+		if _, err := br.Discard(n); err != nil {
+			return
 		}
 		if _, err := c.Write(resp); err != nil {
 			return

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,21 +14,37 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncgate/syncgate/policy"
 	"golang.org/x/net/http/httpguts"
 )
 
-// The direct exchange: a client's bodiless idempotent request (GET, HEAD,
-// OPTIONS; the bulk of a sync engine's traffic) runs in the handler's own
-// goroutine over a pooled upstream connection — the request written with
-// one flush, the response head read with a strict parser, the body relayed
+// The direct exchange: every client request (bodiless GETs, the sync
+// engine's writes, EWS SOAP POSTs) runs in the handler's own goroutine over
+// a pooled upstream connection — the request head and the first body bytes
+// written with one flush, the rest of the body streamed from the client
+// connection, the response head read with a strict parser, the body relayed
 // from the connection's reader — instead of handing it to net/http
 // Transport's write and read loops. Connections are dialled by the same
 // dialTLS (SSRF guard, pinned address, the destination's TLS rules, pins,
-// client certificate) as the Transport's. Requests with a body and the
-// gateway's own requests still use the Transport.
+// client certificate) as the Transport's. Only the gateway's own requests
+// (the token broker's) still use the Transport: they are few, and the
+// broker's client wants an http.RoundTripper.
+//
+// No request kind needs the Transport: Upgrade and Connection are hop-by-hop
+// and never forwarded, so an upstream has no upgrade to accept, and an
+// unsolicited 101 is answered 502 and its connection never pooled.
+//
+// Retrying: a request that meets a pooled connection the upstream has
+// closed is sent again on a fresh connection only when that is safe — the
+// method is idempotent (RFC 9110 §9.2.2) and the body can be sent again
+// whole, or no byte of the request reached the connection at all. A
+// non-idempotent request whose bytes may have reached the upstream is never
+// sent twice: the client gets a 502. To make that rare, a pooled connection
+// is checked for a close (or stray bytes) without blocking before such a
+// request is written on it.
 
 // maxIdlePerHost and idleTimeout are the Transport's settings, and
 // maxResponseHead its default MaxResponseHeaderBytes.
@@ -47,6 +64,49 @@ type upConn struct {
 	idle  time.Time
 	head  []byte // the last response head's buffer
 	used  bool   // has carried an exchange (a failure on it may be a stale close)
+
+	cw        countWriter // under bw: counts what reached the connection
+	cancelled atomic.Bool // the request's context ended (see setDeadline)
+	cancel    func()      // made once: the context watch, without a closure per request
+	idlec     idleCheck   // the non-blocking close check (idle_unix.go)
+}
+
+// newUpConn wraps a freshly dialled connection.
+func (u *upstreams) newUpConn(tc *tls.Conn) *upConn {
+	c := &upConn{tc: tc, ip: u.ipOf(tc), state: tc.ConnectionState()}
+	c.cw.w = tc
+	c.br = bufio.NewReaderSize(tc, 8<<10)
+	c.bw = bufio.NewWriterSize(&c.cw, 8<<10)
+	c.cancel = func() {
+		c.cancelled.Store(true)
+		_ = c.tc.SetDeadline(time.Unix(1, 0))
+	}
+	c.idlec.init(tc)
+	return c
+}
+
+// setDeadline sets the connection's deadline unless the request's context
+// has ended: the watch's past deadline must not be overwritten by a later
+// phase's (the flag is set before the watch sets its deadline, so either
+// order ends with the past one).
+func (c *upConn) setDeadline(t time.Time) {
+	_ = c.tc.SetDeadline(t)
+	if c.cancelled.Load() {
+		_ = c.tc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// countWriter counts the bytes its connection accepted: a request none of
+// whose bytes reached the upstream may be sent again whatever its method.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
 }
 
 // connPool holds the idle direct-exchange connections of one destination,
@@ -163,15 +223,64 @@ func (u *upstreams) pool(d *policy.Dest) *connPool {
 	return p
 }
 
-// directExchange reports whether out (with no body) may take the direct
-// exchange: an idempotent method, so a request that met a connection the
-// upstream had closed while idle can be sent again on a fresh one.
-func directExchange(out *http.Request, length int64) bool {
-	if length != 0 {
-		return false
+// reqBody is a request body as the direct exchange sends it.
+type reqBody struct {
+	r      io.Reader     // the body (nil: none)
+	length int64         // -1: sent chunked
+	replay *bytes.Reader // the whole body in memory: can be sent again
+	first  []byte        // streamed bodies: read ahead for the first flush
+	all    bool          // first is the whole body
+	more   bool          // bytes past first were read: cannot be sent again
+	srcErr error         // reading the client's body failed (its fault, not the upstream's)
+}
+
+// resendable reports whether the whole body can still be sent again.
+func (b *reqBody) resendable() bool {
+	return b == nil || b.r == nil || b.replay != nil || !b.more
+}
+
+// whole reports whether the body is all in memory, so that it can be sent
+// again even after it was written in full.
+func (b *reqBody) whole() bool {
+	return b == nil || b.r == nil || b.replay != nil || b.all
+}
+
+// Read reads the rest of a streamed body, noting a client-side failure.
+func (b *reqBody) Read(p []byte) (int, error) {
+	b.more = true
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.srcErr = err
 	}
-	switch out.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	return n, err
+}
+
+// readFirst reads up to len(buf) bytes of a streamed body ahead of the
+// first write, so that a body that fits is sent with the head in one flush
+// and can be sent again, and a short or oversized body is refused before
+// anything reaches the upstream.
+func (b *reqBody) readFirst(buf []byte) error {
+	n := 0
+	for n < len(buf) {
+		m, err := b.r.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) {
+			b.all = true
+			break
+		}
+		if err != nil {
+			b.srcErr = err
+			return err
+		}
+	}
+	b.first = buf[:n]
+	return nil
+}
+
+// idempotent: RFC 9110 §9.2.2.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return false
@@ -180,64 +289,151 @@ func directExchange(out *http.Request, length int64) bool {
 // errStaleConn: a reused connection failed before any response byte came.
 var errStaleConn = errors.New("upstream closed an idle connection")
 
-// exchange sends out (no body) to the destination and reads the response
-// head. deadline bounds the whole exchange (the client request's timeout);
-// the response head must come within the upstream timeout.
-func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, out *http.Request, deadline time.Time) (*http.Response, *upConn, error) {
+// errClosedUnanswered: the upstream closed the connection without a
+// response to a request that may not be sent twice.
+var errClosedUnanswered = errors.New("upstream closed the connection without answering")
+
+// exchange sends out (with body, if any) to the destination and reads the
+// response head. deadline bounds the whole exchange (the client request's
+// timeout); the response head must come within the upstream timeout of the
+// request's end. The returned stop ends the context watch: false when it
+// already fired.
+func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, out *http.Request, body *reqBody, deadline time.Time) (*http.Response, *upConn, func() bool, error) {
+	if err := validHeader(out.Header); err != nil {
+		return nil, nil, nil, err
+	}
 	p := u.pool(d)
+	// A request that could not be sent again after a stale close is only
+	// written on a pooled connection that shows no sign of one.
+	check := !(idempotent(out.Method) && body.whole())
 	for attempt := 0; ; attempt++ {
 		var c *upConn
-		if attempt == 0 {
-			c = p.get(addr, time.Now())
+		for attempt == 0 {
+			if c = p.get(addr, time.Now()); c == nil || !check || c.idlec.clean() {
+				break
+			}
+			c.tc.Close()
 		}
 		if c == nil {
 			nc, err := u.dialTLS(ctx, d, addr)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
-			tc := nc.(*tls.Conn)
-			c = &upConn{tc: tc, br: bufio.NewReaderSize(tc, 8<<10), bw: bufio.NewWriterSize(tc, 4<<10), ip: u.ipOf(tc), state: tc.ConnectionState()}
+			c = u.newUpConn(nc.(*tls.Conn))
 		}
-		resp, err := u.roundTrip(ctx, c, out, deadline)
+		c.cancelled.Store(false)
+		stop := context.AfterFunc(ctx, c.cancel)
+		resp, err := u.roundTrip(c, out, body, deadline)
 		if err == nil {
 			c.used = true
-			return resp, c, nil
+			return resp, c, stop, nil
 		}
+		stop()
 		c.tc.Close()
-		if errors.Is(err, errStaleConn) && attempt == 0 {
-			continue // idempotent and bodiless: safe to send again
+		if body != nil && body.srcErr != nil {
+			return nil, nil, nil, err // the client's body failed: nothing to retry
 		}
-		if errors.Is(err, errStaleConn) {
-			err = io.ErrUnexpectedEOF
+		stale := errors.Is(err, errStaleConn)
+		notSent := c.cw.n == 0
+		if attempt == 0 && ctx.Err() == nil && body.resendable() && (notSent || stale && idempotent(out.Method)) {
+			continue
 		}
-		return nil, nil, err
+		if stale {
+			err = fmt.Errorf("%w: %w", errClosedUnanswered, err)
+		}
+		return nil, nil, nil, err
 	}
 }
 
-func (u *upstreams) roundTrip(ctx context.Context, c *upConn, out *http.Request, deadline time.Time) (*http.Response, error) {
-	hdl := time.Now().Add(u.timeout)
-	if !deadline.IsZero() && deadline.Before(hdl) {
-		hdl = deadline
+// roundTrip writes out and its body on c and reads the response head.
+func (u *upstreams) roundTrip(c *upConn, out *http.Request, body *reqBody, deadline time.Time) (*http.Response, error) {
+	c.cw.n = 0
+	length := int64(0)
+	if body != nil && body.r != nil {
+		length = body.length
+		// Sending the body may take as long as the client takes to send it.
+		c.setDeadline(deadline)
+	} else {
+		c.setDeadline(u.headDeadline(deadline))
 	}
-	for k, vs := range out.Header {
-		// As net/http's Transport: a field it could not write is an error.
-		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, fmt.Errorf("invalid header field name %q", k)
-		}
-		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, fmt.Errorf("invalid header field value for %q", k)
+	writeRequestHead(c.bw, out, length)
+	if length != 0 {
+		if err := body.write(c.bw); err != nil {
+			if body.srcErr != nil {
+				return nil, err
 			}
+			return u.earlyResponse(c, out, err, deadline)
 		}
 	}
-	_ = c.tc.SetDeadline(hdl)
-	writeRequestHead(c.bw, out)
 	if err := c.bw.Flush(); err != nil {
+		if c.cw.n > 0 && length != 0 {
+			return u.earlyResponse(c, out, err, deadline)
+		}
 		if c.used {
 			return nil, fmt.Errorf("%w: %v", errStaleConn, err)
 		}
 		return nil, err
 	}
+	if length != 0 {
+		c.setDeadline(u.headDeadline(deadline))
+	}
+	return u.readResponse(c, out, deadline)
+}
+
+// validHeader: as net/http's Transport, a field it could not write is an
+// error, before anything is sent.
+func validHeader(h http.Header) error {
+	for k, vs := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("invalid header field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("invalid header field value for %q", k)
+			}
+		}
+	}
+	return nil
+}
+
+// headDeadline is when a response head is due: the upstream timeout from
+// now, within the request's deadline.
+func (u *upstreams) headDeadline(deadline time.Time) time.Time {
+	hdl := time.Now().Add(u.timeout)
+	if !deadline.IsZero() && deadline.Before(hdl) {
+		hdl = deadline
+	}
+	return hdl
+}
+
+// earlyResponse: writing the body failed, which an upstream that answered
+// before reading it all (and closed) causes. Its answer, if one came, is the
+// response; the connection is not reused, the request being unfinished.
+func (u *upstreams) earlyResponse(c *upConn, out *http.Request, werr error, deadline time.Time) (*http.Response, error) {
+	c.setDeadline(u.headDeadline(deadline))
+	resp, err := u.readResponse(c, out, deadline)
+	if err != nil {
+		if errors.Is(err, errStaleConn) {
+			return nil, err
+		}
+		if c.used && c.cw.n == 0 {
+			return nil, fmt.Errorf("%w: %v", errStaleConn, werr)
+		}
+		return nil, fmt.Errorf("write request: %w", werr)
+	}
+	resp.Close = true
+	return resp, nil
+}
+
+// readResponse reads the final response head, skipping interim ones.
+//
+// Interim (1xx) responses other than 101 are read and dropped, as net/http's
+// Transport does, not relayed: the gateway tells a client nothing before
+// the request's audit record is written, and that record needs the final
+// status. Expect: 100-continue never reaches an upstream (the gateway
+// answers it itself once policy allowed the request, see runClient), so no
+// upstream 100 is awaited.
+func (u *upstreams) readResponse(c *upConn, out *http.Request, deadline time.Time) (*http.Response, error) {
 	for i := 0; ; i++ {
 		if _, err := c.br.Peek(1); err != nil {
 			if c.used && i == 0 && !isTimeout(err) {
@@ -256,10 +452,41 @@ func (u *upstreams) roundTrip(ctx context.Context, c *upConn, out *http.Request,
 			continue // interim response: the final one follows
 		}
 		// The body may take until the client request's deadline.
-		_ = c.tc.SetDeadline(deadline)
+		c.setDeadline(deadline)
 		resp.TLS = &c.state
 		return resp, nil
 	}
+}
+
+// write writes the body after the head: the bytes read ahead (or the whole
+// in-memory body), then the rest as the client sends it.
+func (b *reqBody) write(bw *bufio.Writer) error {
+	if b.replay != nil {
+		if _, err := b.replay.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		_, err := b.replay.WriteTo(bw)
+		return err
+	}
+	if b.length >= 0 {
+		if _, err := bw.Write(b.first); err != nil || b.all {
+			return err
+		}
+		_, err := bw.ReadFrom(b)
+		return err
+	}
+	cw := newChunkedWriter(bw)
+	if len(b.first) > 0 {
+		if _, err := cw.Write(b.first); err != nil {
+			return err
+		}
+	}
+	if !b.all {
+		if _, err := io.Copy(cw, b); err != nil {
+			return err
+		}
+	}
+	return cw.Close()
 }
 
 func isTimeout(err error) bool {
@@ -267,10 +494,12 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// writeRequestHead writes out's request line and header fields. Like
-// net/http it writes Host first, adds a User-Agent when the client sent
-// none, and Content-Length: 0 only for methods that expect a body.
-func writeRequestHead(w *bufio.Writer, out *http.Request) {
+// writeRequestHead writes out's request line and header fields, with the
+// body framing for length (-1: chunked). Like net/http it writes Host
+// first, adds a User-Agent when the client sent none, and Content-Length: 0
+// only for methods that expect a body. The client's own framing fields are
+// never copied: the gateway frames what it sends.
+func writeRequestHead(w *bufio.Writer, out *http.Request, length int64) {
 	w.WriteString(out.Method)
 	w.WriteByte(' ')
 	w.WriteString(out.URL.RequestURI())
@@ -279,6 +508,14 @@ func writeRequestHead(w *bufio.Writer, out *http.Request) {
 	w.WriteString("\r\n")
 	if _, ok := out.Header["User-Agent"]; !ok {
 		w.WriteString("User-Agent: Go-http-client/1.1\r\n")
+	}
+	switch {
+	case length < 0:
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	case length > 0 || out.Method == http.MethodPost || out.Method == http.MethodPut || out.Method == http.MethodPatch:
+		w.WriteString("Content-Length: ")
+		writeInt(w, length)
+		w.WriteString("\r\n")
 	}
 	for k, vs := range out.Header {
 		switch k {
@@ -494,19 +731,39 @@ func (cs *connState) upstreamAddr(host string, port int) string {
 	return cs.upAddr
 }
 
-// forwardDirect runs the direct exchange for out and returns the response
-// with its body attached.
-func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, out *http.Request) (*http.Response, *upConn, error) {
+// forwardDirect runs the direct exchange for out with its body (length -1:
+// chunked) and returns the response with its body attached. A *bytes.Reader
+// body is the whole body in memory; any other is streamed from the client.
+func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, out *http.Request, body io.Reader, length int64) (*http.Response, *upConn, error) {
 	u := fl.g.up
 	deadline := time.Now().Add(s.limits.RequestTimeout)
 	addr := cs.upstreamAddr(fl.host, fl.port)
-	resp, c, err := u.exchange(ctx, fl.route, addr, out, deadline)
+	var rb *reqBody
+	if length != 0 {
+		rb = &cs.rb
+		*rb = reqBody{r: body, length: length}
+		if br, ok := body.(*bytes.Reader); ok {
+			rb.replay = br
+		} else {
+			buf := s.copyBufs.Get().(*[]byte)
+			defer s.copyBufs.Put(buf)
+			if err := rb.readFirst(*buf); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	resp, c, stop, err := u.exchange(ctx, fl.route, addr, out, rb, deadline)
+	if rb != nil {
+		// Whatever happened, the exchange is done with the client's body:
+		// relay decides whether what is left of it can be drained.
+		if cl, ok := body.(io.Closer); ok {
+			cl.Close()
+		}
+		rb.first = nil
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	// A client's end (shutdown, connection gone) cuts the upstream read.
-	tc := c.tc
-	stop := context.AfterFunc(ctx, func() { _ = tc.SetDeadline(time.Unix(1, 0)) })
 	u.attachBody(resp, c, out.Method, u.pool(fl.route), addr, stop)
 	return resp, c, nil
 }

@@ -13,8 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -113,8 +111,8 @@ func sha256Hex(b []byte) string {
 
 // connState is what a client connection's request loop keeps from one
 // request to the next: its buffers, its flight (a connection carries one
-// request at a time), the last authority it normalised, and the client trace
-// that tells which upstream address a request went to.
+// request at a time), the last authority it normalised and upstream address
+// it dialled.
 type connState struct {
 	head     []byte
 	pr       parsedRequest
@@ -129,11 +127,7 @@ type connState struct {
 	authHost string
 	authPort int
 
-	trace    httptrace.ClientTrace
-	traceCtx context.Context
-	lastConn net.Conn // upstream connection of the last request, and its IP
-	lastIP   string
-	cur      *flight
+	rb reqBody // the direct exchange's view of the current request's body
 
 	upHost string // the last upstream host:port dialled for, and its address
 	upPort int
@@ -141,28 +135,7 @@ type connState struct {
 }
 
 func newConnState(ctx context.Context) *connState {
-	cs := &connState{auditCtx: context.WithoutCancel(ctx)}
-	cs.trace.GotConn = cs.gotConn
-	cs.traceCtx = httptrace.WithClientTrace(ctx, &cs.trace)
-	return cs
-}
-
-// gotConn records the upstream IP of the connection a request got.
-func (cs *connState) gotConn(ci httptrace.GotConnInfo) {
-	if ci.Conn != cs.lastConn {
-		cs.lastConn, cs.lastIP = ci.Conn, ""
-		if cs.cur != nil && cs.cur.g != nil {
-			cs.lastIP = cs.cur.g.up.ipOf(ci.Conn)
-		}
-		if cs.lastIP == "" {
-			if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
-				cs.lastIP = ap.Addr().String()
-			}
-		}
-	}
-	if cs.cur != nil {
-		cs.cur.remote = cs.lastIP
-	}
+	return &connState{auditCtx: context.WithoutCancel(ctx)}
 }
 
 // splitAuthority is policy.SplitHostPort with the connection's last answer
@@ -405,8 +378,6 @@ func (s *Server) handleRequest(ctx context.Context, cs *connState, br *bufio.Rea
 	s.resetFlight(fl, p)
 	fl.auditCtx = cs.auditCtx
 	fl.request(pr.Method)
-	cs.cur = fl
-	defer func() { cs.cur = nil }()
 	cr := &cs.cr
 	*cr = clientRequest{br: br, bw: bw, pr: pr, tun: tun, bodyPending: pr.Length != 0, cs: cs}
 	resp, ref := s.runClient(ctx, fl, p, cr)

@@ -194,31 +194,27 @@ func (s *Server) retryCredential(ctx context.Context, fl *flight, out *http.Requ
 	return true, nil
 }
 
-// forward sends out upstream with the given body and records what the
-// upstream connection was.
+// forward sends out upstream with the given body (length -1: chunked) and
+// records what the upstream connection was. A client's request takes the
+// direct exchange (exchange.go); the gateway's own requests (cs nil) take
+// net/http's Transport.
 func (s *Server) forward(ctx context.Context, cs *connState, fl *flight, out *http.Request, body io.Reader, length int64) (*http.Response, error) {
 	dest := fl.route
 	fl.remote = ""
-	if cs != nil && directExchange(out, length) {
-		resp, c, err := s.forwardDirect(ctx, cs, fl, out)
+	if cs != nil {
+		resp, c, err := s.forwardDirect(ctx, cs, fl, out, body, length)
 		if c != nil {
 			fl.remote = c.ip
 		}
 		return s.upstreamFacts(fl, resp, err)
 	}
-	var req *http.Request
-	if cs != nil {
-		// The connection's trace, made once, sets fl.remote.
-		req = out.WithContext(cs.traceCtx)
-	} else {
-		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
-			if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
-				fl.remote = ap.Addr().String()
-			}
-		}}
-		// A shallow copy is enough: only Body and ContentLength differ per try.
-		req = out.WithContext(httptrace.WithClientTrace(ctx, trace))
-	}
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		if ap, err := netip.ParseAddrPort(ci.Conn.RemoteAddr().String()); err == nil {
+			fl.remote = ap.Addr().String()
+		}
+	}}
+	// A shallow copy is enough: only Body and ContentLength differ per try.
+	req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
 	switch {
 	case length == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
@@ -270,6 +266,14 @@ func (s *Server) upstreamRefusal(fl *flight, err error) *refusal {
 	var ae tls.AlertError
 	if errors.As(err, &ae) || strings.Contains(err.Error(), "remote error: tls:") {
 		return s.upstreamRefusal(fl, &UpstreamError{Reason: classifyTLS(err), Err: err})
+	}
+	if errors.Is(err, errClosedUnanswered) {
+		// A reused connection closed under a request that may not be sent
+		// twice (the upstream may have acted on it): not retried.
+		fl.rec.Upstream.Error = "closed_unanswered"
+		s.metrics.upstreamFailures.WithLabelValues("closed_unanswered").Inc()
+		s.log.Warn().Str("destination", fl.dest).Err(err).Msg("upstream closed the connection; request not retried")
+		return fail(http.StatusBadGateway, "upstream closed the connection before answering; not retried")
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -191,7 +191,9 @@ func parseHeadInto(headBytes []byte, p *parsedRequest) error {
 		if !strings.EqualFold(v, "100-continue") || len(h["Expect"]) > 1 {
 			return &wireError{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
 		}
-		p.Expect = true
+		// RFC 9110 §10.1.1: a server MUST ignore the expectation in an
+		// HTTP/1.0 request (and §15.2: never send it a 1xx).
+		p.Expect = !p.HTTP10
 	}
 	return nil
 }
