@@ -481,6 +481,20 @@ func parseUntil(v string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%w: UNTIL %q", ErrRecurrence, v)
 }
 
+// UntilDate is an all-day series' last day as YYYY-MM-DD (see
+// untilDate), "" without UNTIL: what sides that bound a series by an end
+// date (Graph's range endDate) write.
+func (r *Recurrence) UntilDate() string {
+	if r == nil || r.Until.IsZero() {
+		return ""
+	}
+	loc, err := r.location()
+	if err != nil {
+		loc = time.UTC
+	}
+	return r.untilDate(loc).String()
+}
+
 // untilDate is an all-day series' last day: UNTIL's date in the rule's
 // zone, since a DATE UNTIL is parsed as the end of that day there — or,
 // for UNTIL at midnight UTC exactly (the canonical all-day UNTIL that

@@ -67,6 +67,12 @@ func TestAllDayUntil(t *testing.T) {
 			t.Errorf("%s: canonical UNTIL %s", c.rule, n.Recurrence.Until)
 		}
 		if strings.Contains(c.rule, "UNTIL") {
+			if d := ev.Recurrence.UntilDate(); d != "2026-03-27" && !strings.Contains(c.rule, "20260329") {
+				t.Errorf("%s in %q: UntilDate %s", c.rule, c.tz, d)
+			}
+			if d := n.Recurrence.UntilDate(); d != "2026-03-27" {
+				t.Errorf("%s in %q: canonical UntilDate %s", c.rule, c.tz, d)
+			}
 			if r := n.Recurrence.RRULEDate(); !strings.HasSuffix(r, "UNTIL=20260327") {
 				t.Errorf("RRULEDate %q", r)
 			}
