@@ -25,8 +25,8 @@ func (p *pass) decide(ctx context.Context, pr *state.Pair, o *obs) error {
 	case o.crm != nil && o.mail != nil:
 		if o.crm.Hash() == o.mail.Hash() {
 			// Both moved to the same content: nothing to write.
-			setSide(pr, model.CRM, o.crm.ID, o.crm.Marker, o.crm.Hash())
-			setSide(pr, model.Mail, o.mail.ID, o.mail.Marker, o.mail.Hash())
+			setSide(pr, model.CRM, o.crm.ID, o.crm.Marker, stored(o.crm))
+			setSide(pr, model.Mail, o.mail.ID, o.mail.Marker, stored(o.mail))
 			p.dirty[pr] = true
 			return nil
 		}
@@ -61,7 +61,7 @@ func (p *pass) changed(ctx context.Context, pr *state.Pair, src model.Side, it *
 	}
 	if out, ph := p.outgoing(it); ph && isPlaceholderSide(pr, target) && out.Hash() == hashOf(pr, target) {
 		// Only what the placeholder does not show changed: nothing to write.
-		setSide(pr, src, it.ID, it.Marker, it.Hash())
+		setSide(pr, src, it.ID, it.Marker, stored(it))
 		p.dirty[pr] = true
 		crm, mail := ids(src, it.ID, idOf(pr, target))
 		p.res.Skipped++
@@ -71,7 +71,7 @@ func (p *pass) changed(ctx context.Context, pr *state.Pair, src model.Side, it *
 	if !dir.Writes(target) {
 		// One-way: the protected side is never written. Remember the new
 		// content so the same change is not reported every pass.
-		setSide(pr, src, it.ID, it.Marker, it.Hash())
+		setSide(pr, src, it.ID, it.Marker, stored(it))
 		p.dirty[pr] = true
 		crm, mail := ids(src, it.ID, idOf(pr, target))
 		return p.record(ctx, Action{Action: ActSkip, Direction: dirTo(target), CRMID: crm, MailID: mail,
@@ -110,7 +110,7 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 		case gerr != nil:
 			return fmt.Errorf("re-read %s after conflict: %w", target, gerr)
 		case cur.Hash() == hashOf(pr, target):
-			setSide(pr, target, cur.ID, cur.Marker, cur.Hash())
+			setSide(pr, target, cur.ID, cur.Marker, stored(cur))
 			return p.update(ctx, pr, src, it, reason, depth+1)
 		default:
 			if src == model.CRM {
@@ -202,7 +202,7 @@ func (p *pass) deleted(ctx context.Context, pr *state.Pair, del model.Side, chan
 	dir := p.j.Settings.Direction
 	if changed != nil && isPlaceholderSide(pr, survivor) {
 		// An edit of the placeholder does not beat the event's deletion.
-		setSide(pr, survivor, changed.ID, changed.Marker, placeholderMark+changed.Hash())
+		setSide(pr, survivor, changed.ID, changed.Marker, placeholderMark+stored(changed))
 		changed = nil
 	}
 	if changed != nil {
@@ -456,7 +456,7 @@ func (p *pass) commitCreate(ctx context.Context, in *state.Intent, pr *state.Pai
 	}
 	if recovered {
 		// Read by an earlier pass: checked against this pass's feed.
-		setSide(pr, src, it.ID, unseen+it.Marker, it.Hash())
+		setSide(pr, src, it.ID, unseen+it.Marker, stored(it))
 	} else {
 		p.setRead(pr, src, it)
 	}

@@ -197,9 +197,10 @@ func (p *pass) run(ctx context.Context, force bool) error {
 			}
 			if it.Hash() == hashOf(pr, side) {
 				// Our own write coming back, or a change outside the synced
-				// fields: not a change. Keep the newer marker.
-				if it.Marker != rawMarker(pr, side) {
-					setSide(pr, side, it.ID, it.Marker, hashOf(pr, side))
+				// fields: not a change. Keep the newer marker (and mark a
+				// series side recorded before the engine marked them).
+				if it.Marker != rawMarker(pr, side) || isSeriesMaster(it) && !isSeriesSide(pr, side) {
+					setSide(pr, side, it.ID, it.Marker, stored(it))
 					p.dirty[pr] = true
 				}
 				continue
@@ -229,7 +230,7 @@ func (p *pass) run(ctx context.Context, force bool) error {
 			case err != nil:
 				return fmt.Errorf("confirm our %s write: %w", side, err)
 			case it.Hash() == hashOf(pr, side):
-				setSide(pr, side, it.ID, it.Marker, it.Hash())
+				setSide(pr, side, it.ID, it.Marker, stored(it))
 				p.dirty[pr] = true
 			default:
 				o := get(pr)
@@ -288,6 +289,8 @@ func (p *pass) run(ctx context.Context, force bool) error {
 					}
 				}
 			}
+		} else if err := p.checkSeries(ctx, side, ch, newItems[side], deleted, get, seen); err != nil {
+			return err
 		}
 	}
 	if err := p.guard(ctx, seen, force); err != nil {
@@ -392,11 +395,13 @@ func idOf(pr *state.Pair, s model.Side) string {
 
 // hashOf is the side's content hash as last synced.
 func hashOf(pr *state.Pair, s model.Side) string {
-	return strings.TrimPrefix(rawHash(pr, s), placeholderMark)
+	_, h := parseHash(rawHash(pr, s))
+	return h
 }
 
-// rawHash is the stored hash, with the placeholder mark if the side holds
-// a busy placeholder (see private.go).
+// rawHash is the stored hash with its marks: the placeholder mark if the
+// side holds a busy placeholder (see private.go), the series and watch
+// marks (see split.go).
 func rawHash(pr *state.Pair, s model.Side) string {
 	if s == model.CRM {
 		return pr.CRMHash
@@ -427,19 +432,30 @@ func isUnseen(pr *state.Pair, s model.Side) bool { return strings.HasPrefix(rawM
 
 // setWritten records what a write on side s left there.
 func setWritten(pr *state.Pair, s model.Side, got *model.Item) {
-	setSide(pr, s, got.ID, unseen+got.Marker, got.Hash())
+	setSide(pr, s, got.ID, unseen+got.Marker, stored(got))
 }
 
 // setRead records a side as this pass read it; see pass.confirm.
 func (p *pass) setRead(pr *state.Pair, s model.Side, it *model.Item) {
-	setSide(pr, s, it.ID, unseen+it.Marker, it.Hash())
+	setSide(pr, s, it.ID, unseen+it.Marker, stored(it))
 	p.confirm[pr] = append(p.confirm[pr], s)
 }
 
+// setSide records a side; hash is a content hash, possibly with marks.
 func setSide(pr *state.Pair, s model.Side, id, marker, hash string) {
-	// A placeholder side stays one while its content is what was stored.
-	if old := rawHash(pr, s); strings.HasPrefix(old, placeholderMark) && old[len(placeholderMark):] == hash {
-		hash = old
+	// The marks of a side (placeholder, series, watch) stay while its
+	// content is what was stored; new content keeps only the marks given.
+	if hash != tombstone && hash != "" {
+		om, oh := parseHash(rawHash(pr, s))
+		nm, nh := parseHash(hash)
+		if oh == nh {
+			nm.busy = nm.busy || om.busy
+			nm.series = nm.series || om.series
+			if nm.watch == 0 {
+				nm.watch = om.watch
+			}
+		}
+		hash = nm.format(nh)
 	}
 	if s == model.CRM {
 		pr.CRMID, pr.CRMMarker, pr.CRMHash = id, marker, hash

@@ -95,7 +95,7 @@ func placeholderSide(pr *state.Pair) (model.Side, bool) {
 
 func markPlaceholder(pr *state.Pair, s model.Side) {
 	if !isPlaceholderSide(pr, s) {
-		h := placeholderMark + hashOf(pr, s)
+		h := placeholderMark + rawHash(pr, s)
 		if s == model.CRM {
 			pr.CRMHash = h
 		} else {
@@ -107,7 +107,7 @@ func markPlaceholder(pr *state.Pair, s model.Side) {
 // placeholderChanged records a change of a placeholder: it stays where it
 // is and is remembered, so it is neither sent back nor reported again.
 func (p *pass) placeholderChanged(ctx context.Context, pr *state.Pair, s model.Side, it *model.Item) error {
-	setSide(pr, s, it.ID, it.Marker, placeholderMark+it.Hash())
+	setSide(pr, s, it.ID, it.Marker, placeholderMark+stored(it))
 	p.dirty[pr] = true
 	crm, mail := ids(s, it.ID, idOf(pr, s.Other()))
 	p.res.Skipped++
