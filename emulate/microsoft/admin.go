@@ -266,6 +266,23 @@ func (s *Server) Events(userID string) ([]map[string]any, error) {
 	return out, nil
 }
 
+// CalendarView is what GET /users/{u}/calendarView answers for [ws, we):
+// single instances, occurrences and exceptions overlapping it, in start
+// order (the emulator's own expansion, for tests to compare with).
+func (s *Server) CalendarView(userID string, ws, we time.Time) ([]map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.seedUserLocked(userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	for _, in := range u.calendarView(ws, we, false) {
+		out = append(out, in.body())
+	}
+	return out, nil
+}
+
 // Admin returns the admin API, meant to be mounted at /_emulator/microsoft/
 // with the prefix stripped. It answers loopback clients only.
 //

@@ -267,7 +267,7 @@ func (c *Connector) getEvent(ctx context.Context, s connector.Scope, id string) 
 	if id == "" {
 		return nil, errors.New(op + ": empty id")
 	}
-	resp, err := c.do(ctx, s, request{op: op, method: http.MethodGet, url: withQuery(c.userURL(s, "events", id), "$expand", expandKey), events: true})
+	resp, err := c.do(ctx, s, request{op: op, method: http.MethodGet, url: withQuery(c.userURL(s, "events", id), "$expand", c.expandEvent()), events: true})
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (c *Connector) getEventItem(ctx context.Context, s connector.Scope, id stri
 
 func (c *Connector) findEvent(ctx context.Context, s connector.Scope, key string) (*model.Item, error) {
 	const op = "graph find event by key"
-	raws, err := c.list(ctx, s, op, withQuery(c.userURL(s, "events"), "$filter", keyFilter(key), "$expand", expandKey), true)
+	raws, err := c.list(ctx, s, op, withQuery(c.userURL(s, "events"), "$filter", keyFilter(key), "$expand", c.expandEvent()), true)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,61 @@ import (
 // delta gives no other signal for it). Occurrences are never items of
 // their own, and the master is never synced as a single event.
 
+// RulePropertyID is the single-value extended property on a series master
+// that syncgate wrote, holding the RRULE it was written from. Several RRULE
+// spellings give one Graph pattern (FREQ=YEARLY and
+// FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15 from 15 March are one
+// absoluteYearly); reading a master whose pattern still is what that rule
+// gives returns the rule as written, so a series written from another end
+// reads back with its own hash. A pattern changed in Outlook no longer
+// matches, and reads as Graph spells it.
+const RulePropertyID = "String {2f98f854-a3ff-4ae6-b70a-fc40b568f277} Name SyncgateRule"
+
+// expandEvent is the $expand of events: the key, and in series mode the
+// rule as written.
+func (c *Connector) expandEvent() string {
+	if !c.series {
+		return expandKey
+	}
+	return "singleValueExtendedProperties($filter=id eq " + odataQuote(KeyPropertyID) + " or id eq " + odataQuote(RulePropertyID) + ")"
+}
+
+// ruleProp is the rule property of a master written from e.
+func ruleProp(e model.Event) extProp {
+	return extProp{ID: RulePropertyID, Value: e.Recurrence.RRULE()}
+}
+
+// writtenRule returns the rule as syncgate wrote it when it still gives
+// the pattern Graph holds (r, read from it), else r.
+func writtenRule(g *gEvent, e model.Event, r *model.Recurrence) *model.Recurrence {
+	text := ""
+	for _, p := range g.Ext {
+		if strings.EqualFold(p.ID, RulePropertyID) {
+			text = p.Value
+		}
+	}
+	if text == "" {
+		return r
+	}
+	w, err := model.ParseRRULE(text, r.TimeZone)
+	if err != nil {
+		return r
+	}
+	ea, eb := e, e
+	ea.Recurrence, eb.Recurrence = r, w
+	ga, _, errA := recurrenceToGraph(ea)
+	gb, _, errB := recurrenceToGraph(eb)
+	if errA != nil || errB != nil {
+		return r
+	}
+	ja, _ := json.Marshal(ga)
+	jb, _ := json.Marshal(gb)
+	if string(ja) != string(jb) {
+		return r
+	}
+	return w
+}
+
 // SupportsSeries implements connector.SeriesCapable.
 func (c *Connector) SupportsSeries() bool { return c.series }
 
@@ -140,17 +195,19 @@ func recurrenceFromGraph(g *gRecurrence, zone string) (*model.Recurrence, error)
 	return r, nil
 }
 
-// recurrenceToGraph is the patternedRecurrence of a timed series master;
-// ErrUnsupported for a rule Graph cannot express.
+// recurrenceToGraph is the patternedRecurrence of a series master (an
+// all-day one's range in dates: its first date and UntilDate);
+// ErrUnsupported for a rule Graph cannot express, extra dates (RDATE)
+// included.
 func recurrenceToGraph(e model.Event) (map[string]any, *time.Location, error) {
 	unsupported := func(why string) (map[string]any, *time.Location, error) {
 		return nil, nil, fmt.Errorf("%w: graph cannot express the recurrence %s: %s", connector.ErrUnsupported, e.Recurrence.RRULE(), why)
 	}
-	if e.AllDay {
-		return unsupported("all-day series are not written")
-	}
 	r := e.Recurrence.Normalize()
 	if err := r.Validate(); err != nil {
+		return unsupported(err.Error())
+	}
+	if err := r.PatternOnly(); err != nil {
 		return unsupported(err.Error())
 	}
 	loc := time.UTC
@@ -162,6 +219,13 @@ func recurrenceToGraph(e model.Event) (map[string]any, *time.Location, error) {
 		loc = l
 	}
 	ls := e.Start.In(loc)
+	if e.AllDay {
+		d, err := time.ParseInLocation(time.DateOnly, e.StartDate, loc)
+		if err != nil {
+			return unsupported("all-day series without a start date")
+		}
+		ls = d
+	}
 	pat := map[string]any{"interval": max(r.Interval, 1)}
 	fd := "monday"
 	if r.WeekStart != "" {
@@ -251,6 +315,8 @@ func recurrenceToGraph(e model.Event) (map[string]any, *time.Location, error) {
 	switch {
 	case r.Count > 0:
 		rng["type"], rng["numberOfOccurrences"] = "numbered", r.Count
+	case !r.Until.IsZero() && e.AllDay:
+		rng["type"], rng["endDate"] = "endDate", r.UntilDate()
 	case !r.Until.IsZero():
 		rng["type"], rng["endDate"] = "endDate", r.Until.In(loc).Format(time.DateOnly)
 	}
@@ -258,9 +324,13 @@ func recurrenceToGraph(e model.Event) (map[string]any, *time.Location, error) {
 }
 
 // seriesTimes renders the first occurrence in the series zone, so Graph
-// expands the pattern at that wall-clock time across DST.
+// expands the pattern at that wall-clock time across DST; an all-day
+// series as midnights of its dates there, as isAllDay requires.
 func seriesTimes(e model.Event, loc *time.Location) (dateTimeTZ, dateTimeTZ) {
 	const wall = "2006-01-02T15:04:05"
+	if e.AllDay {
+		return dateTimeTZ{e.StartDate + "T00:00:00", loc.String()}, dateTimeTZ{e.EndDate + "T00:00:00", loc.String()}
+	}
 	return dateTimeTZ{e.Start.In(loc).Format(wall), loc.String()}, dateTimeTZ{e.End.In(loc).Format(wall), loc.String()}
 }
 
@@ -319,13 +389,14 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, g *gEvent
 		return nil, err
 	}
 	it.Event.Series = "master"
-	if g.Recurrence == nil || g.IsAllDay {
+	if g.Recurrence == nil {
 		return it, nil
 	}
 	r, err := recurrenceFromGraph(g.Recurrence, g.OriginalStartTimeZone)
 	if err != nil {
 		return it, nil
 	}
+	r = writtenRule(g, *it.Event, r)
 	it.Event.Recurrence = r
 	expected, err := it.Event.OriginalStarts(s.WindowStart, s.WindowEnd)
 	if err != nil {
@@ -335,6 +406,9 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, g *gEvent
 	have, err := c.instances(ctx, s, g.ID)
 	if err != nil {
 		return nil, err
+	}
+	if it.Event.AllDay {
+		have = byDate(have, r)
 	}
 	dur := it.Event.End.Sub(it.Event.Start)
 	var xs []model.Exception
@@ -348,7 +422,15 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, g *gEvent
 			continue
 		}
 		x := model.Exception{OriginalStart: k}
-		if in.Start != nil && in.End != nil {
+		if it.Event.AllDay {
+			if in.Start != nil && in.End != nil {
+				sd, err1 := in.Start.civilDate(g.OriginalStartTimeZone)
+				ed, err2 := in.End.civilDate(g.OriginalStartTimeZone)
+				if err1 == nil && err2 == nil && (sd != k || ed != shiftDate(k, it.Event.StartDate, it.Event.EndDate)) {
+					x.StartDate, x.EndDate = sd, ed
+				}
+			}
+		} else if in.Start != nil && in.End != nil {
 			st, err1 := in.Start.instant()
 			en, err2 := in.End.instant()
 			if err1 == nil && err2 == nil && (st.Format(time.RFC3339) != k || en.Sub(st) != dur) {
@@ -424,7 +506,7 @@ func (c *Connector) createSeries(ctx context.Context, s connector.Scope, key str
 	body["start"], body["end"] = seriesTimes(*it.Event, loc)
 	body["recurrence"] = rec
 	body["transactionId"] = key
-	body["singleValueExtendedProperties"] = []extProp{{ID: KeyPropertyID, Value: key}}
+	body["singleValueExtendedProperties"] = []extProp{{ID: KeyPropertyID, Value: key}, ruleProp(*it.Event)}
 	resp, err := c.do(ctx, s, request{op: op, method: http.MethodPost, url: c.userURL(s, "events"), body: body, events: true})
 	if err != nil {
 		return nil, err
@@ -456,9 +538,11 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, cur *gE
 	delete(body, "end")
 	delete(body, "isAllDay")
 	w, n := was.Event, it.Event.Normalize()
-	if !w.Start.Equal(n.Start) || !w.End.Equal(n.End) || w.Recurrence == nil || n.Recurrence.RRULE() != w.Recurrence.RRULE() || n.Recurrence.TimeZone != w.Recurrence.TimeZone {
+	if !w.Start.Equal(n.Start) || !w.End.Equal(n.End) || w.StartDate != n.StartDate || w.EndDate != n.EndDate || w.AllDay != n.AllDay || w.Recurrence == nil || n.Recurrence.RRULE() != w.Recurrence.RRULE() || n.Recurrence.TimeZone != w.Recurrence.TimeZone {
 		body["start"], body["end"] = seriesTimes(n, loc)
+		body["isAllDay"] = n.AllDay
 		body["recurrence"] = rec
+		body["singleValueExtendedProperties"] = []extProp{ruleProp(n)}
 	}
 	if len(body) > 0 {
 		if _, err := c.do(ctx, s, request{op: op, method: http.MethodPatch, url: c.userURL(s, "events", cur.ID), body: body, ifMatch: mark, events: true}); err != nil {
@@ -485,6 +569,17 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 	have, err := c.instances(ctx, s, masterID)
 	if err != nil {
 		return nil, err
+	}
+	zone := "UTC"
+	if e.AllDay {
+		r := e.Recurrence
+		if cur.Event.Recurrence != nil {
+			r = cur.Event.Recurrence
+		}
+		have = byDate(have, r)
+		if r.TimeZone != "" {
+			zone = r.TimeZone
+		}
 	}
 	want := map[string]model.Exception{}
 	in, _ := e.Normalize().Recurrence.SplitExceptions(s.WindowStart, s.WindowEnd)
@@ -520,12 +615,15 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 		}
 		body := map[string]any{}
 		st, en := x.Start, x.End
-		if st.IsZero() {
+		if st.IsZero() && !e.AllDay {
 			st, _ = time.Parse(time.RFC3339, k)
 			en = st.Add(dur)
 		}
-		body["start"] = dateTimeTZ{st.UTC().Format("2006-01-02T15:04:05"), "UTC"}
-		body["end"] = dateTimeTZ{en.UTC().Format("2006-01-02T15:04:05"), "UTC"}
+		sd, ed := x.StartDate, x.EndDate
+		if sd == "" {
+			sd, ed = k, shiftDate(k, e.StartDate, e.EndDate)
+		}
+		instanceTimes(body, e.AllDay, st, en, sd, ed, zone)
 		subj := e.Subject
 		if x.Subject != "" {
 			subj = x.Subject
@@ -546,9 +644,8 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 			continue
 		}
 		st, _ := time.Parse(time.RFC3339, k)
-		body := map[string]any{"start": dateTimeTZ{st.UTC().Format("2006-01-02T15:04:05"), "UTC"},
-			"end": dateTimeTZ{st.Add(dur).UTC().Format("2006-01-02T15:04:05"), "UTC"}, "subject": e.Subject,
-			"location": map[string]any{"displayName": e.Location}}
+		body := map[string]any{"subject": e.Subject, "location": map[string]any{"displayName": e.Location}}
+		instanceTimes(body, e.AllDay, st, st.Add(dur), k, shiftDate(k, e.StartDate, e.EndDate), zone)
 		if _, err := c.do(ctx, s, request{op: op, method: http.MethodPatch, url: c.userURL(s, "events", have[k].ID), body: body, events: true}); err != nil {
 			return nil, err
 		}
@@ -567,8 +664,48 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 	return out, nil
 }
 
+// byDate re-keys an all-day series' instances by their original date in
+// the recurrence zone, where Graph expands them at midnight.
+func byDate(have map[string]*gInstance, r *model.Recurrence) map[string]*gInstance {
+	loc := time.UTC
+	if l, err := time.LoadLocation(r.TimeZone); err == nil {
+		loc = l
+	}
+	out := make(map[string]*gInstance, len(have))
+	for k, in := range have {
+		t, _ := time.Parse(time.RFC3339, k)
+		out[t.In(loc).Format(time.DateOnly)] = in
+	}
+	return out
+}
+
+// shiftDate is date k moved by the length of [start, end): an all-day
+// occurrence's end date.
+func shiftDate(k, start, end string) string {
+	d, err1 := time.Parse(time.DateOnly, k)
+	sd, err2 := time.Parse(time.DateOnly, start)
+	ed, err3 := time.Parse(time.DateOnly, end)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return ""
+	}
+	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
+}
+
+// instanceTimes is the body part that puts an instance at [st, en), or
+// (all-day) on the dates [sd, ed) as midnights in zone.
+func instanceTimes(body map[string]any, allDay bool, st, en time.Time, sd, ed, zone string) {
+	if allDay {
+		body["start"], body["end"] = dateTimeTZ{sd + "T00:00:00", zone}, dateTimeTZ{ed + "T00:00:00", zone}
+		body["isAllDay"] = true
+		return
+	}
+	body["start"] = dateTimeTZ{st.UTC().Format("2006-01-02T15:04:05"), "UTC"}
+	body["end"] = dateTimeTZ{en.UTC().Format("2006-01-02T15:04:05"), "UTC"}
+}
+
 func sameException(a, b model.Exception) bool {
 	return a.OriginalStart == b.OriginalStart && a.Cancelled == b.Cancelled && a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
+		a.StartDate == b.StartDate && a.EndDate == b.EndDate &&
 		a.Subject == b.Subject && a.Location == b.Location && a.Description == b.Description
 }
 
