@@ -286,6 +286,18 @@ func idempotent(method string) bool {
 	return false
 }
 
+// retrySafe reports whether a request that failed on a connection may be
+// sent again on a fresh one: its body must be whole to send, and either no
+// byte of it reached the connection, or the connection was a reused one that
+// closed before any response byte and the method is idempotent. A request
+// whose bytes may have reached the upstream is otherwise never sent twice.
+func retrySafe(method string, body *reqBody, notSent, stale bool) bool {
+	if !body.resendable() {
+		return false
+	}
+	return notSent || stale && idempotent(method)
+}
+
 // errStaleConn: a reused connection failed before any response byte came.
 var errStaleConn = errors.New("upstream closed an idle connection")
 
@@ -334,8 +346,7 @@ func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, o
 			return nil, nil, nil, err // the client's body failed: nothing to retry
 		}
 		stale := errors.Is(err, errStaleConn)
-		notSent := c.cw.n == 0
-		if attempt == 0 && ctx.Err() == nil && body.resendable() && (notSent || stale && idempotent(out.Method)) {
+		if attempt == 0 && ctx.Err() == nil && retrySafe(out.Method, body, c.cw.n == 0, stale) {
 			continue
 		}
 		if stale {
@@ -759,7 +770,7 @@ func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, o
 		if cl, ok := body.(io.Closer); ok {
 			cl.Close()
 		}
-		rb.first = nil
+		*rb = reqBody{} // keep no body past its request
 	}
 	if err != nil {
 		return nil, nil, err
