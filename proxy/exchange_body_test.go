@@ -72,7 +72,7 @@ func TestDirectExchangeRequestBodies(t *testing.T) {
 	huge := strings.Repeat("h", 1<<20+512) // larger than the chunked prefetch
 	cases := []struct {
 		name, method, framing, body string
-		wantChunked               bool
+		wantChunked                 bool
 	}{
 		{"POST small", "POST", "cl", `{"displayName":"Ada"}`, false},
 		{"POST big", "POST", "cl", big, false},
@@ -359,7 +359,9 @@ func TestEarlyResponseToUnreadBody(t *testing.T) {
 	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": ln}})
 	p := dialPlain(t, h)
 	body := strings.Repeat("z", 8<<20)
-	go func() { io.WriteString(p.c, "POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body) }()
+	go func() {
+		io.WriteString(p.c, "POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body)
+	}()
 	resp, got := p.response()
 	switch resp.StatusCode {
 	case http.StatusRequestEntityTooLarge:
