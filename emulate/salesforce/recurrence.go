@@ -28,7 +28,10 @@ import (
 // BYMONTHDAY, BYMONTH, BYSETPOS, COUNT, UNTIL, WKST), anything else is
 // FIELD_INTEGRITY_EXCEPTION; a changed pattern, start or zone replaces
 // every occurrence (exceptions included), a changed subject, location or
-// description reaches the occurrences that are not exceptions.
+// description reaches the occurrences that are not exceptions. An all-day
+// series (IsAllDayEvent) repeats its date: its occurrences are all-day
+// records on the rule's dates, at midnight UTC as Salesforce stores an
+// all-day event, whatever Recurrence2PatternTimeZone says.
 
 const maxOccurrences = 1000
 
@@ -90,6 +93,17 @@ func seriesEvent(f map[string]any) (*model.Event, error) {
 	}
 	st, _ := f["StartDateTime"].(time.Time)
 	en, _ := f["EndDateTime"].(time.Time)
+	if allDay, _ := f["IsAllDayEvent"].(bool); allDay {
+		// An all-day series repeats its date (ActivityDate), never the
+		// midnight-UTC instant it is stored at: expanded as civil dates.
+		d, _ := f["ActivityDate"].(time.Time)
+		if d.IsZero() {
+			d = st
+		}
+		d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
+		days := max(1, int((en.Sub(st)+24*time.Hour-time.Minute)/(24*time.Hour)))
+		return &model.Event{AllDay: true, StartDate: d.Format(time.DateOnly), EndDate: d.AddDate(0, 0, days).Format(time.DateOnly), Recurrence: r}, nil
+	}
 	return &model.Event{Start: st, End: en, Recurrence: r}, nil
 }
 
@@ -142,7 +156,11 @@ func (s *Server) afterEventWriteLocked(r *record, old map[string]any) {
 	if err != nil {
 		return // validated on write
 	}
-	occ, err := ev.Occurrences(ev.Start, s.clk.Now().AddDate(1, 0, 0))
+	from := ev.Start
+	if ev.AllDay {
+		from, _ = time.Parse(time.DateOnly, ev.StartDate)
+	}
+	occ, err := ev.Occurrences(from, s.clk.Now().AddDate(1, 0, 0))
 	if err != nil {
 		return
 	}
@@ -158,6 +176,13 @@ func (s *Server) afterEventWriteLocked(r *record, old map[string]any) {
 		}
 		id := s.newIDLocked("00U")
 		f["StartDateTime"], f["EndDateTime"] = o.Start, o.End
+		if ev.AllDay {
+			// Midnight UTC of the occurrence's date, whole days long, as
+			// an all-day Event is stored.
+			sd, _ := time.Parse(time.DateOnly, o.StartDate)
+			ed, _ := time.Parse(time.DateOnly, o.EndDate)
+			f["StartDateTime"], f["EndDateTime"] = sd, ed
+		}
 		_ = normalizeEvent(f)
 		f["Id"], f["IsDeleted"] = id, false
 		f["CreatedDate"], f["LastModifiedDate"], f["SystemModstamp"] = now, now, now

@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,5 +112,35 @@ func TestEventSeriesErrors(t *testing.T) {
 	id := e.do(t, "POST", v+"/sobjects/Event", base(nil)).json(t)["id"].(string)
 	if r := e.do(t, "PATCH", v+"/sobjects/Event/"+id, map[string]any{"IsRecurrence2": true, "Recurrence2PatternText": "RRULE:FREQ=DAILY"}); r.status != 400 || r.errCode(t) != "FIELD_INTEGRITY_EXCEPTION" {
 		t.Errorf("single → series: %d %s", r.status, r.body)
+	}
+}
+
+// An all-day series repeats its date, not the midnight-UTC instant it is
+// stored at: its occurrences are all-day records on the rule's dates in
+// summer and winter time alike (in a zone east and one west of UTC), as
+// long as the series, up to a DATE UNTIL.
+func TestAllDayEventSeries(t *testing.T) {
+	for _, tz := range []string{"Europe/Berlin", "America/New_York"} {
+		e := newEnv(t, Options{})
+		e.login(t)
+		r := e.do(t, "POST", v+"/sobjects/Event", map[string]any{"Subject": "Market", "IsAllDayEvent": true, "ActivityDate": "2026-03-21",
+			"DurationInMinutes": 2880, "IsRecurrence2": true, "Recurrence2PatternText": "RRULE:FREQ=WEEKLY;BYDAY=SA;UNTIL=20260411",
+			"Recurrence2PatternTimeZone": tz})
+		if r.status != 201 {
+			t.Fatalf("create all-day series: %d %s", r.status, r.body)
+		}
+		series := r.json(t)["id"].(string)
+		var got []string
+		for _, o := range e.srv.Occurrences(series) {
+			st := o["StartDateTime"].(time.Time)
+			if o["IsAllDayEvent"] != true || o["DurationInMinutes"] != 2880 || !st.Equal(o["ActivityDate"].(time.Time)) {
+				t.Fatalf("%s: occurrence %v", tz, o)
+			}
+			got = append(got, st.UTC().Format(time.RFC3339))
+		}
+		want := "2026-03-21T00:00:00Z 2026-03-28T00:00:00Z 2026-04-04T00:00:00Z 2026-04-11T00:00:00Z"
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s:\n got %s\nwant %s", tz, strings.Join(got, " "), want)
+		}
 	}
 }
