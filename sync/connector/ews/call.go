@@ -257,7 +257,7 @@ func codeError(he *connector.HTTPError) error {
 		return fmt.Errorf("%w: %w", connector.ErrResync, he)
 	case "ErrorItemNotFound":
 		return fmt.Errorf("%w: %w", connector.ErrNotFound, he)
-	case "ErrorIrresolvableConflict", "ErrorChangeKeyRequiredForWriteOperations", "ErrorStaleObject":
+	case "ErrorIrresolvableConflict", "ErrorChangeKeyRequiredForWriteOperations", "ErrorStaleObject", "ErrorChangeKeyMismatch":
 		return fmt.Errorf("%w: %w", connector.ErrConflict, he)
 	}
 	return he

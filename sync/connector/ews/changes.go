@@ -126,11 +126,21 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cur string) 
 		if f == nil {
 			continue // gone since the round, or not a synced class
 		}
-		it, err := f.item(s)
+		if s.Kind == model.Contacts {
+			it, err := f.item(s)
+			if err != nil {
+				return nil, err
+			}
+			out.Items = append(out.Items, it)
+			continue
+		}
+		// Series masters are listed when the series has an occurrence in
+		// the window; occurrences and exceptions never on their own.
+		it, listed, err := c.calendarItem(ctx, s, f)
 		if err != nil {
 			return nil, err
 		}
-		if s.Kind == model.Events && it.Event.Series == "" && !overlapsWindow(it.Event, s) {
+		if it == nil || !listed {
 			continue // outside the window: neither listed nor deleted
 		}
 		out.Items = append(out.Items, it)

@@ -42,8 +42,8 @@
 // change of an id in a round wins; ReadFlagChange is ignored. An id that
 // vanished between the round and the GetItem (ErrorItemNotFound) is left
 // out. Calendar items outside the scope's window are neither listed nor
-// reported (recurring masters are listed regardless, marked Series
-// "master"; the engine skips series in this release).
+// reported; a series is listed when it has an occurrence in the window,
+// even when its first occurrence lies before it (see Event series).
 //
 // The cursor is the last SyncState bound to the folder, kind, user (a
 // hash, not the address) and, for events, the window:
@@ -103,8 +103,8 @@
 // Confidential ↔ Private (written Private/Normal), LegacyFreeBusyStatus
 // Free/Tentative/OOF ↔ ShowAs (Busy, WorkingElsewhere, NoData read as
 // busy), Categories → Event.Categories (written on create only),
-// CalendarItemType RecurringMaster/Occurrence/Exception → Series
-// master/occurrence/exception (series are never written: ErrUnsupported).
+// CalendarItemType RecurringMaster → Series "master" (see Event series;
+// an Occurrence or Exception is never an item of its own).
 // Timed events are Start/End instants, written in UTC. An all-day event
 // (IsAllDayEvent) is read as the dates of Start and End seen in the
 // item's StartTimeZone/EndTimeZone (Exchange stores all-day events as
@@ -139,6 +139,53 @@
 // Shallow, a Restriction IsEqualTo on the key property; the store compares
 // without case, so only exact matches are returned, read with GetItem.
 //
+// # Event series
+//
+// The connector is connector.SeriesCapable (SupportsSeries true). A
+// RecurringMaster is one item: model.Event with Series "master" and a
+// model.Recurrence. The pattern maps to the RRULE subset:
+// DailyRecurrence → DAILY; WeeklyRecurrence → WEEKLY;BYDAY (Day, Weekday,
+// WeekendDay as their days) with WKST = FirstDayOfWeek (Sunday when
+// absent, as Exchange counts weeks); AbsoluteMonthlyRecurrence → MONTHLY;
+// BYMONTHDAY=d, and for d > 28 BYMONTHDAY=28..d;BYSETPOS=-1, since Exchange
+// puts a day beyond a month's end on its last day;
+// RelativeMonthlyRecurrence → MONTHLY;BYDAY=nXX (or the day set with
+// BYSETPOS=n); the yearly patterns likewise with BYMONTH; NumberedRecurrence
+// → COUNT, EndDateRecurrence → UNTIL at the end of that date in the zone.
+// The zone is the master's StartTimeZone (a Windows id) as IANA through
+// the shared table of sync/connector/internal/mailfmt; an all-day series
+// is a series of dates (its zone only placed the midnights). Exceptions
+// are read from ModifiedOccurrences and DeletedOccurrences, and only those
+// whose original start lies in the window (model.Recurrence.SplitExceptions):
+// each moved or edited one is read with GetItem on its OccurrenceItemId
+// (the master's ItemId and the 1-based InstanceIndex the rule gives, the
+// answer's OriginalStart checked), in batches of Options.GetBatch. A
+// master whose pattern cannot be read is listed without Recurrence (the
+// engine skips it and says why).
+//
+// Writing: Create sends the master with its Recurrence, the first
+// occurrence as Start/End and the zone as StartTimeZone/EndTimeZone (the
+// configured TimeZone for all-day series, whose dates are written as its
+// midnights), then the window's exceptions: a cancelled occurrence is a
+// DeleteItem of its OccurrenceItemId, a moved or edited one an UpdateItem
+// of it (Start, End, Subject, Location, Body; ConflictResolution
+// AutoResolve, no ChangeKey, as an occurrence's is its master's). Update
+// checks the master's ChangeKey (moved → ErrConflict without a write;
+// ErrorIrresolvableConflict or ErrorChangeKeyMismatch → ErrConflict), sends
+// the content that differs and, when rule, zone or times differ, Start,
+// End, IsAllDayEvent, Recurrence and the zones together (Exchange then
+// drops the series' exceptions), then brings the window's exceptions to
+// the wanted ones; what is already so is not written again, so a re-run of
+// an interrupted write converges, and edited occurrences no longer listed
+// go back to the rule. A cancelled occurrence cannot be restored through
+// EWS: ErrUnsupported. A rule EWS cannot express exactly (e.g. MONTHLY
+// BYMONTHDAY=31, which skips short months; yearly with INTERVAL; several
+// ordinals; COUNT above 999) is ErrUnsupported, never flattened. Delete of
+// a master deletes the series. The idempotency key stays on the master.
+// Every occurrence call names the master's ItemId, which the gateway
+// checks against the ids it relayed to the subject (policy: an
+// OccurrenceItemId is judged by its RecurringMasterId).
+//
 // # References
 //
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/syncfolderitems-operation
@@ -162,4 +209,9 @@
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/starttimezone,
 //     https://learn.microsoft.com/exchange/client-developer/exchange-web-services/time-zones-and-ews-in-exchange
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/occurrenceitemid
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences,
+//     https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-update-a-recurring-series-by-using-ews
 package ews

@@ -98,7 +98,8 @@ func TestTimedEventRoundTrip(t *testing.T) {
 }
 
 // Only the window is listed; a recurring master is listed as Series
-// "master" (the engine skips series) and is never written.
+// "master"; it is not written as a single event; deleting it deletes the
+// series.
 func TestEventWindowAndSeries(t *testing.T) {
 	e := newEnv(t, Options{})
 	in := e.addEvent(emu.CalendarItem{Subject: "In", Start: mustTime(t, "2026-11-25T09:00:00Z"), End: mustTime(t, "2026-11-25T10:00:00Z")})
@@ -116,14 +117,18 @@ func TestEventWindowAndSeries(t *testing.T) {
 	if _, err := e.c.Update(e.ctx, eventsS, master, got[master].Marker, next); !errors.Is(err, connector.ErrUnsupported) {
 		t.Fatalf("update of a series master: %v", err)
 	}
-	if err := e.c.Delete(e.ctx, eventsS, master, ""); !errors.Is(err, connector.ErrUnsupported) {
-		t.Fatalf("delete of a series master: %v", err)
-	}
 	// A moved window lists afresh.
 	moved := eventsS
 	moved.WindowEnd = winEnd.AddDate(0, 3, 0)
 	if ch2 := e.changes(moved, ch.Cursor); !ch2.Full || len(ch2.Items) != 3 {
 		t.Fatalf("moved window: full %v, %d items", ch2.Full, len(ch2.Items))
+	}
+	// Deleting the master deletes the series.
+	if err := e.c.Delete(e.ctx, eventsS, master, got[master].Marker); err != nil {
+		t.Fatalf("delete of a series master: %v", err)
+	}
+	if _, err := e.c.Get(e.ctx, eventsS, master); !errors.Is(err, connector.ErrNotFound) {
+		t.Fatalf("series after delete: %v", err)
 	}
 }
 

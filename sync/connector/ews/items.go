@@ -41,12 +41,14 @@ func (f *fetched) changeKey() string {
 }
 
 // readShape asks for every property (AllProperties), bodies as text, and
-// what AllProperties leaves out: the key property and, for calendar items,
-// the time zones.
+// what AllProperties may leave out: the key property and, for calendar
+// items, the time zones and a master's recurrence, modified and deleted
+// occurrences.
 func readShape(kind model.Kind) itemShape {
 	sh := itemShape{BaseShape: "AllProperties", BodyType: "Text", Additional: &additionalProps{Extended: []extendedFieldURI{keyURI}}}
 	if kind == model.Events {
-		sh.Additional.Fields = []fieldURI{{FieldURI: "calendar:StartTimeZone"}, {FieldURI: "calendar:EndTimeZone"}}
+		sh.Additional.Fields = []fieldURI{{FieldURI: "calendar:StartTimeZone"}, {FieldURI: "calendar:EndTimeZone"},
+			{FieldURI: "calendar:Recurrence"}, {FieldURI: "calendar:ModifiedOccurrences"}, {FieldURI: "calendar:DeletedOccurrences"}}
 	}
 	return sh
 }
@@ -158,7 +160,7 @@ func (c *Connector) Get(ctx context.Context, s connector.Scope, id string) (*mod
 	if err != nil {
 		return nil, err
 	}
-	return f.item(s)
+	return c.toItem(ctx, s, f)
 }
 
 func itemWord(k model.Kind) string {
@@ -217,7 +219,7 @@ func (c *Connector) FindByKey(ctx context.Context, s connector.Scope, key string
 		if err != nil {
 			return nil, err
 		}
-		it, err := f.item(s)
+		it, err := c.toItem(ctx, s, f)
 		if err != nil {
 			return nil, err
 		}
@@ -243,8 +245,12 @@ func (c *Connector) Create(ctx context.Context, s connector.Scope, key string, i
 	case s.Kind == model.Contacts && it != nil && it.Contact != nil:
 		req.Items.Contact = newContact(*it.Contact, key)
 	case s.Kind == model.Events && it != nil && it.Event != nil:
-		if it.Event.Series != "" {
-			return nil, fmt.Errorf("%w: %s: event series are not written in this release", connector.ErrUnsupported, what)
+		switch it.Event.Series {
+		case "":
+		case "master":
+			return c.createSeries(ctx, s, key, *it.Event)
+		default:
+			return nil, fmt.Errorf("%w: %s: an occurrence is written through its series master", connector.ErrUnsupported, what)
 		}
 		w, err := c.newCalendarItem(*it.Event, key)
 		if err != nil {
@@ -310,11 +316,17 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 	if s.Kind == model.Contacts {
 		ups = contactUpdates(*it.Contact, cur.contact)
 	} else {
+		if cur.cal.organisedMeeting(s.User) {
+			return nil, fmt.Errorf("%w: %s: a meeting with attendees organised by this mailbox", connector.ErrUnsupported, what)
+		}
+		if it.Event.Series == "master" {
+			return c.updateSeries(ctx, s, id, marker, cur.cal, *it.Event)
+		}
 		if err := c.writableEvent(what, s, cur.cal); err != nil {
 			return nil, err
 		}
 		if it.Event.Series != "" {
-			return nil, fmt.Errorf("%w: %s: event series are not written in this release", connector.ErrUnsupported, what)
+			return nil, fmt.Errorf("%w: %s: an occurrence is written through its series master", connector.ErrUnsupported, what)
 		}
 		if ups, err = c.eventUpdates(*it.Event, cur.cal); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
@@ -324,7 +336,7 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 	if len(ups) == 0 {
 		return cur.item(s) // already as wanted: nothing to write
 	}
-	req.ItemChanges.Change = itemChange{ItemID: tItemID{ID: id, ChangeKey: marker}, Updates: updates{List: ups}}
+	req.ItemChanges.Change = itemChange{ItemID: &tItemID{ID: id, ChangeKey: marker}, Updates: updates{List: ups}}
 	cl := call{op: "UpdateItem", what: what, body: req, n: 1, ids: []string{id}}
 	msgs, rid, err := c.exec(ctx, ref(s), cl)
 	if err != nil {
@@ -336,14 +348,16 @@ func (c *Connector) Update(ctx context.Context, s connector.Scope, id, marker st
 	return c.Get(ctx, s, id)
 }
 
-// writableEvent refuses calendar items syncgate must not write: meetings
-// this mailbox organises (a write notifies attendees) and series.
+// writableEvent refuses calendar items syncgate must not write as single
+// events: meetings this mailbox organises (a write notifies attendees),
+// series masters (written as series) and occurrences (written through
+// their master).
 func (c *Connector) writableEvent(what string, s connector.Scope, cal *rCalendarItem) error {
 	if cal.organisedMeeting(s.User) {
 		return fmt.Errorf("%w: %s: a meeting with attendees organised by this mailbox", connector.ErrUnsupported, what)
 	}
 	if t := cal.CalendarItemType; t != "" && t != "Single" {
-		return fmt.Errorf("%w: %s: event series are not written in this release", connector.ErrUnsupported, what)
+		return fmt.Errorf("%w: %s: a series master or occurrence is not written as a single event", connector.ErrUnsupported, what)
 	}
 	return nil
 }
@@ -369,8 +383,14 @@ func (c *Connector) Delete(ctx context.Context, s connector.Scope, id, marker st
 	}
 	req := deleteItemReq{DeleteType: c.deleteType, ItemIDs: itemIDs{IDs: []tItemID{{ID: id}}}}
 	if s.Kind == model.Events {
-		if err := c.writableEvent(what, s, cur.cal); err != nil {
-			return err
+		// A series is deleted whole through its master; an occurrence is
+		// cancelled by an update of the master, never deleted on its own.
+		if cur.cal.CalendarItemType != "RecurringMaster" {
+			if err := c.writableEvent(what, s, cur.cal); err != nil {
+				return err
+			}
+		} else if cur.cal.organisedMeeting(s.User) {
+			return fmt.Errorf("%w: %s: a meeting with attendees organised by this mailbox", connector.ErrUnsupported, what)
 		}
 		req.SendMeetingCancellations = "SendToNone"
 	}

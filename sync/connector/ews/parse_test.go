@@ -21,17 +21,32 @@ func TestRequestNamespaces(t *testing.T) {
 	must(t, err)
 	evUps, err := c.eventUpdates(model.Event{Subject: "T", Start: epoch, End: epoch.Add(1e9)}, &rCalendarItem{Start: "2026-11-24T00:00:00Z", End: "2026-11-25T00:00:00Z", IsAllDayEvent: "true"})
 	must(t, err)
-	ops := map[string]any{
-		"SyncFolderItems": syncFolderItemsReq{ItemShape: itemShape{BaseShape: "IdOnly"}, SyncFolderID: folderRef{Folder: distinguishedFolderID{ID: "contacts"}}, SyncState: "AAAA", MaxChangesReturned: 5},
-		"GetItem":         getItemReq{ItemShape: readShape(model.Events), ItemIDs: itemIDs{IDs: []tItemID{{ID: "AAMk"}}}},
-		"FindItem": findItemReq{Traversal: "Shallow", ItemShape: itemShape{BaseShape: "IdOnly"}, View: indexedPageItemView{MaxEntriesReturned: 1, BasePoint: "Beginning"},
-			Restriction: &restriction{IsEqualTo: isEqualTo{Extended: keyURI, Constant: fieldURIOrConstant{Constant: constant{Value: "k"}}}}, Parents: folderRef{Folder: distinguishedFolderID{ID: "contacts"}}},
-		"CreateItem": createItemReq{SendMeetingInvitations: "SendToNone", SavedItemFolderID: folderRef{Folder: distinguishedFolderID{ID: "calendar"}}, Items: newItems{CalendarItem: ev}},
-		"UpdateItem": updateItemReq{ConflictResolution: "NeverOverwrite", ItemChanges: itemChanges{Change: itemChange{ItemID: tItemID{ID: "AAMk", ChangeKey: "CQ"},
-			Updates: updates{List: append(contactUpdates(ann, &rContact{}), evUps...)}}}},
-		"DeleteItem": deleteItemReq{DeleteType: MoveToDeletedItems, ItemIDs: itemIDs{IDs: []tItemID{{ID: "AAMk"}}}},
+	rec, zone, _, err := c.recurrenceToEWS(model.Event{Series: "master", Start: epoch, End: epoch.Add(1e9),
+		Recurrence: &model.Recurrence{Freq: "MONTHLY", ByDay: []string{"-1FR"}, Count: 5, TimeZone: "Europe/Berlin"}})
+	must(t, err)
+	series := *ev
+	series.Recurrence, series.StartTimeZone = rec, &wTimeZone{ID: zone}
+	occ := tOccurrenceItemID{RecurringMasterID: "AAMk", InstanceIndex: 3}
+	ops := []struct {
+		op   string
+		body any
+	}{
+		{"SyncFolderItems", syncFolderItemsReq{ItemShape: itemShape{BaseShape: "IdOnly"}, SyncFolderID: folderRef{Folder: distinguishedFolderID{ID: "contacts"}}, SyncState: "AAAA", MaxChangesReturned: 5}},
+		{"GetItem", getItemReq{ItemShape: readShape(model.Events), ItemIDs: itemIDs{IDs: []tItemID{{ID: "AAMk"}}}}},
+		{"GetItem", getItemReq{ItemShape: readShape(model.Events), ItemIDs: itemIDs{Occurrences: []tOccurrenceItemID{occ, occ}}}},
+		{"FindItem", findItemReq{Traversal: "Shallow", ItemShape: itemShape{BaseShape: "IdOnly"}, View: indexedPageItemView{MaxEntriesReturned: 1, BasePoint: "Beginning"},
+			Restriction: &restriction{IsEqualTo: isEqualTo{Extended: keyURI, Constant: fieldURIOrConstant{Constant: constant{Value: "k"}}}}, Parents: folderRef{Folder: distinguishedFolderID{ID: "contacts"}}}},
+		{"CreateItem", createItemReq{SendMeetingInvitations: "SendToNone", SavedItemFolderID: folderRef{Folder: distinguishedFolderID{ID: "calendar"}}, Items: newItems{CalendarItem: ev}}},
+		{"CreateItem", createItemReq{SendMeetingInvitations: "SendToNone", SavedItemFolderID: folderRef{Folder: distinguishedFolderID{ID: "calendar"}}, Items: newItems{CalendarItem: &series}}},
+		{"UpdateItem", updateItemReq{ConflictResolution: "NeverOverwrite", ItemChanges: itemChanges{Change: itemChange{ItemID: &tItemID{ID: "AAMk", ChangeKey: "CQ"},
+			Updates: updates{List: append(contactUpdates(ann, &rContact{}), evUps...)}}}}},
+		{"UpdateItem", updateItemReq{ConflictResolution: "AutoResolve", ItemChanges: itemChanges{Change: itemChange{Occurrence: &occ,
+			Updates: updates{List: []any{setCal("calendar:Recurrence", &wCalendarItem{Recurrence: rec})}}}}}},
+		{"DeleteItem", deleteItemReq{DeleteType: MoveToDeletedItems, ItemIDs: itemIDs{IDs: []tItemID{{ID: "AAMk"}}}}},
+		{"DeleteItem", deleteItemReq{DeleteType: MoveToDeletedItems, ItemIDs: itemIDs{Occurrences: []tOccurrenceItemID{occ}}}},
 	}
-	for op, body := range ops {
+	for _, o := range ops {
+		op, body := o.op, o.body
 		b, err := marshalRequest(alice, body)
 		must(t, err)
 		r, err := emu.ParseRequest(bytes.NewReader(b), 1<<20)

@@ -115,7 +115,17 @@ type getItemReq struct {
 }
 
 type itemIDs struct {
-	IDs []tItemID
+	IDs         []tItemID
+	Occurrences []tOccurrenceItemID
+}
+
+// tOccurrenceItemID is a t:OccurrenceItemId: occurrence InstanceIndex
+// (1-based) of the series whose master is RecurringMasterID.
+type tOccurrenceItemID struct {
+	XMLName           xml.Name `xml:"http://schemas.microsoft.com/exchange/services/2006/types OccurrenceItemId"`
+	RecurringMasterID string   `xml:"RecurringMasterId,attr"`
+	ChangeKey         string   `xml:"ChangeKey,attr,omitempty"`
+	InstanceIndex     int      `xml:"InstanceIndex,attr"`
 }
 
 type indexedPageItemView struct {
@@ -174,8 +184,9 @@ type itemChanges struct {
 }
 
 type itemChange struct {
-	ItemID  tItemID
-	Updates updates `xml:"http://schemas.microsoft.com/exchange/services/2006/types Updates"`
+	ItemID     *tItemID
+	Occurrence *tOccurrenceItemID
+	Updates    updates `xml:"http://schemas.microsoft.com/exchange/services/2006/types Updates"`
 }
 
 // updates is the ordered list of SetItemField / DeleteItemField.
@@ -272,8 +283,35 @@ type wCalendarItem struct {
 	IsAllDayEvent        string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types IsAllDayEvent,omitempty"`
 	LegacyFreeBusyStatus string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types LegacyFreeBusyStatus,omitempty"`
 	Location             *string            `xml:"http://schemas.microsoft.com/exchange/services/2006/types Location,omitempty"`
+	Recurrence           *wRecurrence       `xml:"http://schemas.microsoft.com/exchange/services/2006/types Recurrence,omitempty"`
 	StartTimeZone        *wTimeZone         `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartTimeZone,omitempty"`
 	EndTimeZone          *wTimeZone         `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndTimeZone,omitempty"`
+}
+
+// wRecurrence is a t:Recurrence: one pattern, one range. The pattern's
+// fields are in the order every pattern type of types.xsd has them
+// (Interval, DaysOfWeek, FirstDayOfWeek | DayOfWeekIndex, DayOfMonth,
+// Month); a pattern leaves out what it does not have.
+type wRecurrence struct {
+	Pattern wPattern
+	Range   wRange
+}
+
+type wPattern struct {
+	XMLName        xml.Name
+	Interval       int    `xml:"http://schemas.microsoft.com/exchange/services/2006/types Interval,omitempty"`
+	DaysOfWeek     string `xml:"http://schemas.microsoft.com/exchange/services/2006/types DaysOfWeek,omitempty"`
+	FirstDayOfWeek string `xml:"http://schemas.microsoft.com/exchange/services/2006/types FirstDayOfWeek,omitempty"`
+	DayOfWeekIndex string `xml:"http://schemas.microsoft.com/exchange/services/2006/types DayOfWeekIndex,omitempty"`
+	DayOfMonth     int    `xml:"http://schemas.microsoft.com/exchange/services/2006/types DayOfMonth,omitempty"`
+	Month          string `xml:"http://schemas.microsoft.com/exchange/services/2006/types Month,omitempty"`
+}
+
+type wRange struct {
+	XMLName             xml.Name
+	StartDate           string `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartDate"`
+	EndDate             string `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndDate,omitempty"`
+	NumberOfOccurrences int    `xml:"http://schemas.microsoft.com/exchange/services/2006/types NumberOfOccurrences,omitempty"`
 }
 
 // ---- responses ----
@@ -427,4 +465,36 @@ type rCalendarItem struct {
 	StartTimeZone        *wTimeZone  `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartTimeZone"`
 	EndTimeZone          *wTimeZone  `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndTimeZone"`
 	IsOrganizer          string      `xml:"http://schemas.microsoft.com/exchange/services/2006/types IsOrganizer"`
+	// Series (recurring masters; OriginalStart on occurrences).
+	OriginalStart       string            `xml:"http://schemas.microsoft.com/exchange/services/2006/types OriginalStart"`
+	Recurrence          *rRecurrence      `xml:"http://schemas.microsoft.com/exchange/services/2006/types Recurrence"`
+	ModifiedOccurrences []rOccurrenceInfo `xml:"http://schemas.microsoft.com/exchange/services/2006/types ModifiedOccurrences>Occurrence"`
+	DeletedOccurrences  []rOccurrenceInfo `xml:"http://schemas.microsoft.com/exchange/services/2006/types DeletedOccurrences>DeletedOccurrence"`
+}
+
+// rRecurrence holds the pattern and the range elements, told apart by name.
+type rRecurrence struct {
+	Parts []rRecurrencePart `xml:",any"`
+}
+
+type rRecurrencePart struct {
+	XMLName             xml.Name
+	Interval            string `xml:"http://schemas.microsoft.com/exchange/services/2006/types Interval"`
+	DaysOfWeek          string `xml:"http://schemas.microsoft.com/exchange/services/2006/types DaysOfWeek"`
+	FirstDayOfWeek      string `xml:"http://schemas.microsoft.com/exchange/services/2006/types FirstDayOfWeek"`
+	DayOfWeekIndex      string `xml:"http://schemas.microsoft.com/exchange/services/2006/types DayOfWeekIndex"`
+	DayOfMonth          string `xml:"http://schemas.microsoft.com/exchange/services/2006/types DayOfMonth"`
+	Month               string `xml:"http://schemas.microsoft.com/exchange/services/2006/types Month"`
+	StartDate           string `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartDate"`
+	EndDate             string `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndDate"`
+	NumberOfOccurrences string `xml:"http://schemas.microsoft.com/exchange/services/2006/types NumberOfOccurrences"`
+}
+
+// rOccurrenceInfo is a t:Occurrence of ModifiedOccurrences or a
+// t:DeletedOccurrence (Start only).
+type rOccurrenceInfo struct {
+	ItemID        *itemID `xml:"http://schemas.microsoft.com/exchange/services/2006/types ItemId"`
+	Start         string  `xml:"http://schemas.microsoft.com/exchange/services/2006/types Start"`
+	End           string  `xml:"http://schemas.microsoft.com/exchange/services/2006/types End"`
+	OriginalStart string  `xml:"http://schemas.microsoft.com/exchange/services/2006/types OriginalStart"`
 }
