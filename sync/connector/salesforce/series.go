@@ -51,7 +51,7 @@ type occurrence struct {
 // is false when they do not fit the rule.
 func (c *Connector) occurrencesOf(ctx context.Context, ev *model.Event, seriesID string) ([]occurrence, bool, error) {
 	recs, err := c.query(ctx, "salesforce: query series occurrences",
-		"SELECT Id, IsDeleted, CreatedDate, StartDateTime, EndDateTime, Subject, Location, IsRecurrence2Exception FROM Event WHERE RecurrenceActivityId = "+quote(seriesID), true)
+		"SELECT Id, IsDeleted, CreatedDate, StartDateTime, EndDateTime, ActivityDate, DurationInMinutes, IsAllDayEvent, Subject, Location, IsRecurrence2Exception FROM Event WHERE RecurrenceActivityId = "+quote(seriesID), true)
 	if err != nil {
 		return nil, false, err
 	}
@@ -62,7 +62,11 @@ func (c *Connector) occurrencesOf(ctx context.Context, ev *model.Event, seriesID
 		}
 	}
 	var gen []record
-	last := ev.Start
+	first := ev.Start
+	if ev.AllDay {
+		first, _ = time.Parse(time.DateOnly, ev.StartDate)
+	}
+	last := first
 	for _, r := range recs {
 		if t, ok := parseTime(r.CreatedDate); ok && t.Equal(newest) {
 			gen = append(gen, r)
@@ -72,22 +76,54 @@ func (c *Connector) occurrencesOf(ctx context.Context, ev *model.Event, seriesID
 		}
 	}
 	sort.Slice(gen, func(i, j int) bool { return gen[i].ID < gen[j].ID })
-	keys, err := ev.OriginalStarts(ev.Start, last.AddDate(1, 0, 1))
+	keys, err := ev.OriginalStarts(first, last.AddDate(1, 0, 1))
 	if err != nil || len(keys) < len(gen) {
 		return nil, false, nil
 	}
 	out := make([]occurrence, len(gen))
 	for i, r := range gen {
 		out[i] = occurrence{rec: r, orig: keys[i]}
-		if !r.IsRecurrence2Exception {
-			if st, ok := parseTime(r.StartDateTime); !ok || st.UTC().Format(time.RFC3339) != keys[i] {
-				if !r.IsDeleted {
-					return nil, false, nil
-				}
-			}
+		if !r.IsRecurrence2Exception && !r.IsDeleted && occurrenceKey(&r, ev.AllDay) != keys[i] {
+			return nil, false, nil
 		}
 	}
 	return out, true, nil
+}
+
+// occurrenceKey is where an occurrence record is: its date (all-day) or
+// its start instant, as a model.Exception key.
+func occurrenceKey(r *record, allDay bool) string {
+	if allDay {
+		if d, err := time.Parse(time.DateOnly, r.ActivityDate); err == nil {
+			return d.Format(time.DateOnly)
+		}
+		if st, ok := parseTime(r.StartDateTime); ok {
+			return st.UTC().Format(time.DateOnly)
+		}
+		return ""
+	}
+	if st, ok := parseTime(r.StartDateTime); ok {
+		return st.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// occurrenceDays is an all-day occurrence record's length in days.
+func occurrenceDays(r *record) int {
+	if r.DurationInMinutes != nil && *r.DurationInMinutes > 0 {
+		return (*r.DurationInMinutes + 1439) / 1440
+	}
+	return 1
+}
+
+// keyTime is the start an occurrence key stands for: the instant, or the
+// date's midnight UTC (how the window is compared for all-day keys).
+func keyTime(k string) time.Time {
+	if t, err := time.Parse(time.RFC3339, k); err == nil {
+		return t
+	}
+	d, _ := time.Parse(time.DateOnly, k)
+	return d
 }
 
 // seriesItem completes the series record r into one item with the
@@ -98,9 +134,6 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, r *record
 		return nil, err
 	}
 	it.Event.Series = "master"
-	if it.Event.AllDay {
-		return it, nil
-	}
 	rule, err := model.ParseRRULE(r.Recurrence2PatternText, r.Recurrence2PatternTimeZone)
 	if err != nil {
 		return it, nil
@@ -121,6 +154,21 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, r *record
 		switch {
 		case o.rec.IsDeleted:
 			x.Cancelled = true
+		case o.rec.IsRecurrence2Exception && it.Event.AllDay:
+			sd := occurrenceKey(&o.rec, true)
+			d, err := time.Parse(time.DateOnly, sd)
+			if err == nil {
+				ed := d.AddDate(0, 0, occurrenceDays(&o.rec)).Format(time.DateOnly)
+				if sd != o.orig || ed != shiftDate(o.orig, it.Event.StartDate, it.Event.EndDate) {
+					x.StartDate, x.EndDate = sd, ed
+				}
+			}
+			if strings.TrimSpace(o.rec.Subject) != it.Event.Subject {
+				x.Subject = o.rec.Subject
+			}
+			if strings.TrimSpace(o.rec.Location) != it.Event.Location {
+				x.Location = o.rec.Location
+			}
 		case o.rec.IsRecurrence2Exception:
 			st, ok1 := parseTime(o.rec.StartDateTime)
 			en, ok2 := parseTime(o.rec.EndDateTime)
@@ -163,11 +211,13 @@ func (c *Connector) seriesGet(ctx context.Context, s connector.Scope, id string)
 
 // seriesBody is the write body of a series record.
 func seriesBody(ev *model.Event) (map[string]any, error) {
-	if ev.AllDay {
-		return nil, fmt.Errorf("%w: all-day series are not written to Salesforce", connector.ErrUnsupported)
-	}
 	r := ev.Recurrence.Normalize()
 	if err := r.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", connector.ErrUnsupported, err)
+	}
+	if err := r.PatternOnly(); err != nil {
+		// Recurrence2PatternText holds one RRULE: extra dates (Google's
+		// RDATE) cannot be written, and are never flattened into events.
 		return nil, fmt.Errorf("%w: %v", connector.ErrUnsupported, err)
 	}
 	single := *ev
@@ -182,6 +232,9 @@ func seriesBody(ev *model.Event) (map[string]any, error) {
 	}
 	b["IsRecurrence2"] = true
 	b["Recurrence2PatternText"] = "RRULE:" + r.RRULE()
+	if ev.AllDay {
+		b["Recurrence2PatternText"] = "RRULE:" + r.RRULEDate() // a DATE UNTIL for a date series (RFC 5545)
+	}
 	b["Recurrence2PatternTimeZone"] = tz
 	return b, nil
 }
@@ -207,9 +260,10 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 	dur := n.End.Sub(n.Start)
 	for _, o := range occ {
 		x, has := want[o.orig]
-		orig, _ := time.Parse(time.RFC3339, o.orig)
+		orig := keyTime(o.orig)
 		if !has {
-			if orig.Before(s.WindowStart) || (!s.WindowEnd.IsZero() && !orig.Before(s.WindowEnd)) {
+			probe := model.Recurrence{Exceptions: []model.Exception{{OriginalStart: o.orig}}}
+			if inside, _ := probe.SplitExceptions(s.WindowStart, s.WindowEnd); len(inside) == 0 {
 				continue
 			}
 			if o.rec.IsDeleted {
@@ -232,10 +286,6 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 			}
 			continue
 		}
-		st, en := x.Start, x.End
-		if st.IsZero() {
-			st, en = orig, orig.Add(dur)
-		}
 		subj, loc := n.Subject, n.Location
 		if x.Subject != "" {
 			subj = x.Subject
@@ -244,12 +294,36 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 			loc = x.Location
 		}
 		cur := o.rec
-		cs, _ := parseTime(cur.StartDateTime)
-		ce, _ := parseTime(cur.EndDateTime)
-		if cs.Equal(st) && ce.Equal(en) && strings.TrimSpace(cur.Subject) == subj && strings.TrimSpace(cur.Location) == loc {
-			continue
+		sameText := strings.TrimSpace(cur.Subject) == subj && strings.TrimSpace(cur.Location) == loc
+		var body map[string]any
+		if n.AllDay {
+			sd, ed := x.StartDate, x.EndDate
+			if sd == "" {
+				sd, ed = o.orig, shiftDate(o.orig, n.StartDate, n.EndDate)
+			}
+			d, err1 := time.Parse(time.DateOnly, sd)
+			e, err2 := time.Parse(time.DateOnly, ed)
+			if err1 != nil || err2 != nil || !e.After(d) {
+				return fmt.Errorf("%w: %s: all-day exception without valid dates (%s)", connector.ErrUnsupported, op, o.orig)
+			}
+			days := int(e.Sub(d) / day)
+			if occurrenceKey(&cur, true) == sd && occurrenceDays(&cur) == days && sameText {
+				continue
+			}
+			body = map[string]any{"IsAllDayEvent": true, "ActivityDate": sd, "StartDateTime": wireTime(d), "DurationInMinutes": days * 1440,
+				"Subject": nullable(subj), "Location": nullable(loc)}
+		} else {
+			st, en := x.Start, x.End
+			if st.IsZero() {
+				st, en = orig, orig.Add(dur)
+			}
+			cs, _ := parseTime(cur.StartDateTime)
+			ce, _ := parseTime(cur.EndDateTime)
+			if cs.Equal(st) && ce.Equal(en) && sameText {
+				continue
+			}
+			body = map[string]any{"StartDateTime": wireTime(st), "EndDateTime": wireTime(en), "Subject": nullable(subj), "Location": nullable(loc)}
 		}
-		body := map[string]any{"StartDateTime": wireTime(st), "EndDateTime": wireTime(en), "Subject": nullable(subj), "Location": nullable(loc)}
 		rep, err := c.send(ctx, op, http.MethodPatch, c.api+"/sobjects/Event/"+o.rec.ID, body, nil)
 		if err != nil {
 			return err
@@ -259,6 +333,18 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 		}
 	}
 	return nil
+}
+
+// shiftDate is date k moved by the length of [start, end): an all-day
+// occurrence's end date.
+func shiftDate(k, start, end string) string {
+	d, err1 := time.Parse(time.DateOnly, k)
+	sd, err2 := time.Parse(time.DateOnly, start)
+	ed, err3 := time.Parse(time.DateOnly, end)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return ""
+	}
+	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
 }
 
 // foldSeries replaces the occurrence records of a read by their series,
