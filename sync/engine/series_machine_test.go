@@ -47,6 +47,9 @@ func TestSeriesMachine(t *testing.T) {
 					"mailRename": func(rt *rapid.T) { m.rename(rt, model.Mail) },
 					"crmDelete":  func(rt *rapid.T) { m.remove(rt, model.CRM) },
 					"mailDelete": func(rt *rapid.T) { m.remove(rt, model.Mail) },
+					"crmSplit":   func(rt *rapid.T) { m.split(rt, model.CRM) },
+					"mailSplit":  func(rt *rapid.T) { m.split(rt, model.Mail) },
+					"finish":     m.finish,
 					"crash":      m.crash,
 					"pass":       m.pass,
 					"check":      m.check,
@@ -60,6 +63,8 @@ func TestSeriesMachine(t *testing.T) {
 type seriesMachine struct {
 	machine
 	removes int
+	// pending are the second writes of splits made in two steps.
+	pending []func()
 }
 
 func (m *seriesMachine) create(rt *rapid.T, s model.Side) {
@@ -126,6 +131,11 @@ func (m *seriesMachine) except(rt *rapid.T, s model.Side, cancel bool) {
 
 func (m *seriesMachine) rename(rt *rapid.T, s model.Side) {
 	it := m.pick(rt, s)
+	if keys, err := it.Event.OriginalStarts(seriesNow.AddDate(0, 0, -30), seriesNow.AddDate(1, 0, 0)); it.Event.Recurrence != nil && (err != nil || len(keys) == 0) {
+		// A series with no occurrence in the window is (rightly) never
+		// listed, so a rename there is not synced.
+		rt.Skip("series outside the window")
+	}
 	it.Event.Subject = rapid.SampledFrom([]string{"A", "B", "C"}).Draw(rt, "subject") + it.Event.Subject
 	m.side(s).Put(m.w.user, it.ID, it)
 }
@@ -136,8 +146,91 @@ func (m *seriesMachine) remove(rt *rapid.T, s model.Side) {
 	}
 }
 
+// split is a person's "this and following" edit of a series at one of its
+// first occurrences in the window (the first one leaves the original
+// without an occurrence in the window): the original ends before it and a
+// new series (maybe renamed, maybe carrying the original's key) starts
+// there. Both writes land now, or one now and the other later (finish).
+func (m *seriesMachine) split(rt *rapid.T, s model.Side) {
+	it := m.pickSeries(rt, s)
+	keys, err := it.Event.OriginalStarts(seriesNow.AddDate(0, 0, -30), seriesNow.AddDate(1, 0, 0))
+	if err != nil || len(keys) == 0 {
+		rt.Skip("no occurrence in the window")
+	}
+	k := keys[rapid.IntRange(0, min(len(keys), 8)-1).Draw(rt, "at")]
+	at, _ := time.Parse(time.RFC3339, k)
+	if kept, err := it.Event.OriginalStarts(it.Event.Start, at); err != nil || len(kept) == 0 {
+		rt.Skip("at the first occurrence: an edit of the whole series")
+	}
+	for _, x := range it.Event.Recurrence.Exceptions {
+		if x.OriginalStart == k && x.Cancelled {
+			rt.Skip("a cancelled occurrence cannot be edited")
+		}
+	}
+	subject := ""
+	if rapid.Bool().Draw(rt, "rename") {
+		subject = "S" + it.Event.Subject
+	}
+	copyKey := it.Key != "" && rapid.Bool().Draw(rt, "copyKey")
+	_, next := splitAt(rt, it, k, subject, copyKey)
+	side, id := m.side(s), it.ID
+	create := func() {
+		nid := side.Put(m.w.user, "", next)
+		if copyKey {
+			if m.keyCopies == nil {
+				m.keyCopies = map[string]bool{}
+			}
+			m.keyCopies[nid] = true
+		}
+	}
+	truncate := func() {
+		// The original as it is now (the engine or a person may have
+		// changed it meanwhile), ended before k.
+		for _, cur := range side.Live(m.w.user) {
+			if cur.ID == id && cur.Event.Recurrence != nil {
+				trunc, _ := splitAt(rt, cur, k, "", false)
+				side.Put(m.w.user, id, trunc)
+			}
+		}
+	}
+	switch rapid.SampledFrom([]string{"together", "new first", "truncation first"}).Draw(rt, "order") {
+	case "together":
+		truncate()
+		create()
+	case "new first":
+		create()
+		m.pending = append(m.pending, truncate)
+	default:
+		truncate()
+		m.pending = append(m.pending, create)
+	}
+}
+
+// finish makes the oldest pending second write of a split.
+func (m *seriesMachine) finish(rt *rapid.T) {
+	if len(m.pending) == 0 {
+		rt.Skip("no split in two steps")
+	}
+	f := m.pending[0]
+	m.pending = m.pending[1:]
+	f()
+}
+
 func (m *seriesMachine) check(rt *rapid.T) {
+	for len(m.pending) > 0 {
+		m.finish(rt)
+	}
 	m.machine.check(rt)
+	if m.ks.Direction == Both && (m.ks.Deletes || m.removes == 0) {
+		// Every occurrence over the window once on each side: a split's
+		// original and new series neither lose nor double one.
+		from, to := seriesNow.AddDate(0, 0, -30), seriesNow.AddDate(1, 0, 0)
+		crm := occurrenceSet(rt, m.w.crm.Live(m.w.user), from, to)
+		mail := occurrenceSet(rt, m.w.mail.Live(m.w.user), from, to)
+		if d := setDiff(crm, mail); d != "" {
+			rt.Fatalf("occurrences differ between the sides: CRM has %s of the mailbox's", d)
+		}
+	}
 	if d := m.w.audit.count(ActDelete); d > m.removes {
 		rt.Fatalf("%d deletes for %d removals: a change was taken for a delete", d, m.removes)
 	}

@@ -20,7 +20,7 @@ import (
 // occurrences the original keeps). subject renames the new series unless
 // empty; copyKey makes it carry the original's idempotency key, as a client
 // that copies extended properties does.
-func splitAt(t testing.TB, it *model.Item, k, subject string, copyKey bool) (trunc, next *model.Item) {
+func splitAt(t fataler, it *model.Item, k, subject string, copyKey bool) (trunc, next *model.Item) {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339, k)
 	if err != nil {
@@ -59,9 +59,15 @@ func splitAt(t testing.TB, it *model.Item, k, subject string, copyKey bool) (tru
 	return trunc, next
 }
 
+// fataler is testing.TB or *rapid.T.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // occurrenceSet is every occurrence of items over [from, to) as
 // "start/end" instants, sorted (a single event is its own occurrence).
-func occurrenceSet(t testing.TB, items []*model.Item, from, to time.Time) []string {
+func occurrenceSet(t fataler, items []*model.Item, from, to time.Time) []string {
 	t.Helper()
 	var out []string
 	for _, it := range items {
