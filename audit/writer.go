@@ -64,6 +64,8 @@ type Options struct {
 	// Retry backoff after a failed write (default 20ms doubling to 1s);
 	// unexported so that only tests shorten it.
 	retryMin, retryMax time.Duration
+	// maxFlights overrides defaultMaxFlights (tests and benchmarks).
+	maxFlights int
 }
 
 // group is the set of records one flush attempt covers; their writers wait
@@ -109,9 +111,15 @@ type Writer struct {
 
 	// Owned by the flusher goroutine.
 	f           file
-	size        int64 // durable length of the active file
-	alloc       int64 // blocks reserved (preallocated) up to here
-	noPrealloc  bool  // the filesystem cannot preallocate
+	size        int64  // durable length of the active file
+	written     int64  // length written (>= size; the rest in flight)
+	alloc       int64  // blocks reserved (preallocated) up to here
+	noPrealloc  bool   // the filesystem cannot preallocate
+	syncFiles   []file // one descriptor per flight slot
+	slotBusy    []bool
+	flights     []*flight // in file order
+	backoff     time.Duration
+	failed      bool // a flight failed since the flusher last looked
 	activeFirst uint64
 	activeTime  time.Time
 	needReopen  bool
@@ -158,6 +166,9 @@ func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
 	if o.MaxBacklog <= 0 {
 		o.MaxBacklog = 1_000_000
 	}
+	if o.maxFlights <= 0 {
+		o.maxFlights = defaultMaxFlights
+	}
 	if (o.CheckpointEvery > 0 || o.CheckpointInterval > 0) && o.Signer == nil {
 		return nil, errors.New("audit: checkpoints configured but no signer")
 	}
@@ -172,6 +183,7 @@ func open(ctx context.Context, o Options, ops fileOps) (*Writer, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
+	w.syncFiles, w.slotBusy = make([]file, o.maxFlights), make([]bool, o.maxFlights)
 	if w.backoffMin <= 0 {
 		w.backoffMin = 20 * time.Millisecond
 	}
@@ -270,7 +282,7 @@ func (w *Writer) recover() (*Record, error) {
 		}}
 		w.log.Warn().Str("file", w.o.Path).Int("bytes", len(ti.torn)).Msg("audit: repaired torn tail")
 	}
-	w.size = ti.size
+	w.size, w.written = ti.size, ti.size
 	if ti.last != nil {
 		w.seq, w.head = ti.last.Seq, ti.last.Hash
 		w.activeFirst, w.activeTime = ti.firstSeq, ti.firstTime
@@ -650,258 +662,6 @@ func (w *Writer) Head() (uint64, string) {
 	return w.seq, w.head
 }
 
-// runFlusher owns the file: it writes and fsyncs accepted records in
-// groups, retries with backoff after a failure, and rotates.
-//
-// In "always" mode it flushes as soon as records wait: everything accepted
-// while the previous write+fdatasync ran goes into the next one (group
-// commit), so one fdatasync serves every writer that arrived meanwhile.
-// In "batch" mode one ticker paces the flushes; it runs only while records
-// wait, so an idle writer has no timer firing, and a full batch (BatchMax)
-// is flushed at once.
-func (w *Writer) runFlusher() {
-	defer close(w.flusherDone)
-	backoff := w.backoffMin
-	var tick *time.Ticker
-	ticking := false
-	if w.batch {
-		tick = time.NewTicker(w.o.BatchInterval)
-		tick.Stop()
-		defer tick.Stop()
-	}
-	var retry *time.Timer
-	defer func() {
-		if retry != nil {
-			retry.Stop()
-		}
-	}()
-	for {
-		w.mu.Lock()
-		n, closing, unhealthy := w.bufRecs, w.closing, w.healthErr != nil
-		inflight := w.reserved != w.seq
-		w.mu.Unlock()
-		if n == 0 {
-			if ticking {
-				tick.Stop()
-				ticking = false
-			}
-			switch {
-			case closing && !inflight:
-				return
-			case closing:
-				// A record reserved before Close is being encoded; it
-				// kicks once chained (stop is closed, so do not wait on it).
-				<-w.kick
-			default:
-				select {
-				case <-w.kick:
-				case <-w.stop:
-				}
-			}
-			continue
-		}
-		switch {
-		case closing:
-			// Flush what is left right away, once.
-		case unhealthy:
-			if retry == nil {
-				retry = time.NewTimer(backoff)
-			} else {
-				retry.Reset(backoff)
-			}
-			select {
-			case <-retry.C:
-			case <-w.stop:
-			}
-		case w.batch && n < w.o.BatchMax:
-			if !ticking {
-				tick.Reset(w.o.BatchInterval)
-				ticking = true
-			}
-			select {
-			case <-tick.C:
-			case <-w.kick:
-				continue // a full batch, or a stale kick: look again
-			case <-w.stop:
-				continue
-			}
-		}
-		if err := w.flushOnce(); err != nil {
-			if closing {
-				return
-			}
-			backoff = min(backoff*2, w.backoffMax)
-			continue
-		}
-		backoff = w.backoffMin
-	}
-}
-
-// flushOnce writes everything accepted so far in one write and one
-// fdatasync.
-func (w *Writer) flushOnce() error {
-	w.mu.Lock()
-	data, recs, g := w.buf, w.bufRecs, w.group
-	firstSeq, firstAt, firstRec, lastSeq := w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec, w.seq
-	w.buf, w.bufRecs, w.group = w.spare[:0], 0, newGroup()
-	w.spare = nil
-	w.mu.Unlock()
-
-	err := w.writeDurable(data, firstSeq, firstRec)
-
-	w.mu.Lock()
-	if err != nil {
-		wasHealthy := w.healthErr == nil
-		// Keep the records, in order, ahead of anything accepted meanwhile.
-		w.buf = append(data, w.buf...)
-		w.bufRecs += recs
-		w.bufFirstSeq, w.bufFirstAt, w.bufFirstRec = firstSeq, firstAt, firstRec
-		w.healthErr = err
-		w.mu.Unlock()
-		if wasHealthy {
-			w.log.Error().Err(err).Int("waiting", recs).Msg("audit: log not writable; holding records and retrying")
-		}
-	} else {
-		recovered := w.healthErr != nil
-		w.healthErr = nil
-		w.durableSeq = max(w.durableSeq, lastSeq)
-		w.mu.Unlock()
-		if recovered {
-			w.log.Info().Msg("audit: log writable again; held records written")
-		}
-		if w.fwd != nil {
-			w.fwd.enqueueLines(data) // copies the lines
-		}
-		if cap(data) <= maxSpare {
-			w.mu.Lock()
-			w.spare = data[:0]
-			w.mu.Unlock()
-		}
-	}
-	g.err = err
-	close(g.done)
-	return err
-}
-
-// maxSpare bounds the flush buffer kept for reuse, so that one burst (or a
-// long outage's backlog) does not pin its memory.
-const maxSpare = 4 << 20
-
-// preallocChunk is how far ahead of the end of the active file blocks are
-// reserved: appends into reserved blocks allocate nothing, so the
-// fdatasync after them has less metadata to commit, and a nearly full disk
-// shows up here before a record depends on it.
-const preallocChunk = 8 << 20
-
-func (w *Writer) writeDurable(data []byte, firstSeq uint64, firstRec time.Time) error {
-	if w.f == nil || w.needReopen {
-		if w.f != nil {
-			_ = w.f.Close()
-			w.f = nil
-		}
-		f, err := w.ops.OpenFile(w.o.Path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", w.o.Path, err)
-		}
-		w.f = f
-		// Drop whatever a failed write left past the last durable byte.
-		if err := f.Truncate(w.size); err != nil {
-			return fmt.Errorf("truncate %s: %w", w.o.Path, err)
-		}
-		w.needReopen = false
-		w.alloc = 0
-	}
-	w.preallocate(w.size + int64(len(data)))
-	if _, err := w.f.WriteAt(data, w.size); err != nil {
-		w.needReopen = true
-		return fmt.Errorf("write %s: %w", w.o.Path, err)
-	}
-	// After a failed fsync the kernel may have dropped the dirty pages, so
-	// the retry rewrites the data from memory through a fresh descriptor.
-	if err := w.f.Datasync(); err != nil {
-		w.needReopen = true
-		return fmt.Errorf("fsync %s: %w", w.o.Path, err)
-	}
-	if w.size == 0 {
-		w.activeFirst, w.activeTime = firstSeq, firstRec
-	}
-	w.size += int64(len(data))
-	if w.shouldRotate() {
-		w.rotate()
-	}
-	return nil
-}
-
-// preallocate reserves blocks past the end of the active file when a write
-// would reach end and they are not reserved yet. The reservation keeps the
-// file size (readers and verification see only records) and is released
-// on rotation and Close. Failing to reserve is not an error: the write
-// then allocates as it goes, as it would without preallocation.
-func (w *Writer) preallocate(end int64) {
-	if w.noPrealloc || end <= w.alloc {
-		return
-	}
-	target := end + preallocChunk
-	if w.o.RotateSize > 0 {
-		// Do not reserve much past where the file will be rotated.
-		target = max(end, min(target, w.o.RotateSize+preallocChunk/8))
-	}
-	switch err := w.f.Preallocate(w.size, target-w.size); {
-	case err == nil:
-		w.alloc = target
-	case errors.Is(err, errPreallocUnsupported):
-		w.noPrealloc = true
-	default:
-		// Typically ENOSPC with less than a chunk free: the write itself
-		// may still fit, and will report it if not. Retry at the next write.
-		w.log.Debug().Err(err).Msg("audit: preallocation failed")
-	}
-}
-
-// releasePrealloc gives back the blocks reserved past the last durable
-// byte, before the active file is closed for good.
-func (w *Writer) releasePrealloc() {
-	if w.f == nil || w.alloc <= w.size || w.needReopen {
-		return
-	}
-	if err := w.f.Truncate(w.size); err != nil {
-		w.log.Error().Err(err).Msg("audit: release preallocated blocks")
-	}
-	w.alloc = 0
-}
-
-func (w *Writer) shouldRotate() bool {
-	if w.size == 0 {
-		return false
-	}
-	if w.o.RotateSize > 0 && w.size >= w.o.RotateSize {
-		return true
-	}
-	return w.o.RotateAge > 0 && w.now().Sub(w.activeTime) >= w.o.RotateAge
-}
-
-// rotate renames the active file after its first seq and starts a new one.
-// A failed rotation is logged and the writer keeps appending to the active
-// file: rotation is housekeeping, never a reason to lose a record.
-func (w *Writer) rotate() {
-	name := rotatedName(w.o.Path, w.activeFirst)
-	w.releasePrealloc()
-	if err := w.f.Close(); err != nil {
-		w.log.Error().Err(err).Msg("audit: close before rotation")
-	}
-	w.f = nil
-	w.needReopen = true
-	if err := w.ops.Rename(w.o.Path, name); err != nil {
-		w.log.Error().Err(err).Msg("audit: rotation failed; continuing in the active file")
-		return
-	}
-	if err := w.ops.SyncDir(filepath.Dir(w.o.Path)); err != nil {
-		w.log.Error().Err(err).Msg("audit: fsync directory after rotation")
-	}
-	w.size, w.activeFirst, w.activeTime = 0, 0, time.Time{}
-	w.maintain()
-}
-
 func (w *Writer) maintain() {
 	select {
 	case w.maintKick <- struct{}{}:
@@ -1138,12 +898,9 @@ func (w *Writer) Close() error {
 		if w.fwd != nil {
 			w.fwd.close()
 		}
-		if w.f != nil {
-			w.releasePrealloc()
-			if err := w.f.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("audit: close: %w", err))
-			}
-			w.f = nil
+		w.releasePrealloc()
+		if err := w.closeFiles(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: close: %w", err))
 		}
 		w.unlock()
 		w.mu.Lock()
