@@ -55,8 +55,9 @@
 // "exception". Masters (recurrence set) are Series "master", other
 // instances Series "exception" (with singleEvents=false Google lists only
 // instances that differ from their series; "occurrence" is never
-// reported); the engine skips series in this release and writes of series
-// are ErrUnsupported. Contacts with metadata.deleted are deletions.
+// reported); without Options.Series the engine skips series and writes of
+// series are ErrUnsupported; with it a series is one item, timed or
+// all-day, EXDATE and RDATE included (see series.go). Contacts with metadata.deleted are deletions.
 //
 // # Mapping
 //

@@ -71,8 +71,9 @@
 // ↔ Private (written as private/normal), showAs free/tentative/oof (busy,
 // workingElsewhere, unknown read as busy), categories → Categories (read;
 // written on create only), type seriesMaster/occurrence/exception → Series
-// master/occurrence/exception (the engine skips them; writes of series are
-// ErrUnsupported). Times are requested in UTC (Prefer:
+// master/occurrence/exception (without Options.Series the engine skips
+// them and writes of series are ErrUnsupported; with it a series is one
+// item, timed or all-day: see series.go). Times are requested in UTC (Prefer:
 // outlook.timezone="UTC") and converted from whatever zone arrives (UTC,
 // Windows names from a table, IANA names). A timed event is written in
 // UTC. An all-day event is written as midnight to midnight UTC with

@@ -22,6 +22,13 @@ import (
 // an expected original start that has no instance was cancelled (the
 // delta gives no other signal for it). Occurrences are never items of
 // their own, and the master is never synced as a single event.
+//
+// An all-day series is an isAllDay master whose start and end are
+// midnights in the recurrence zone (Graph requires midnights for
+// isAllDay) and whose range is in dates (endDate = the model's
+// UntilDate); its occurrences and exceptions are keyed by their date in
+// that zone, never by an instant. Extra dates (Google's RDATE) have no
+// patternedRecurrence: such a series is refused (ErrUnsupported).
 
 // RulePropertyID is the single-value extended property on a series master
 // that syncgate wrote, holding the RRULE it was written from. Several RRULE

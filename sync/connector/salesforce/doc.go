@@ -71,7 +71,8 @@
 // StartDateTime at midnight UTC of that date and DurationInMinutes, so no
 // time zone ever moves them a day. No write names attendees, so nothing
 // invites anyone. Series (IsRecurrence) are reported with Series "master"
-// and not written (ErrUnsupported). Events longer than Salesforce's 14 days
+// and not written (ErrUnsupported); Lightning series (IsRecurrence2, timed
+// or all-day) are one item with Options.Series (see series.go). Events longer than Salesforce's 14 days
 // are ErrUnsupported.
 //
 // Item.ID is the record Id, Item.Marker the SystemModstamp, Item.Key the

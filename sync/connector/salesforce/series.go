@@ -24,6 +24,12 @@ import (
 // marked IsRecurrence2Exception is moved or edited. Records that do not
 // fit (a plain occurrence off its slot) leave the series without a
 // readable recurrence: the engine skips it and says so.
+//
+// An all-day series is an IsAllDayEvent series record (ActivityDate,
+// whole days of DurationInMinutes) with a DATE UNTIL; its occurrence
+// records are all-day too and are matched by ActivityDate, and its
+// exceptions are keyed YYYY-MM-DD. Recurrence2PatternText holds one RRULE:
+// a series with extra dates (Google's RDATE) is refused (ErrUnsupported).
 
 // SupportsSeries implements connector.SeriesCapable.
 func (c *Connector) SupportsSeries() bool { return c.series }
