@@ -1,11 +1,48 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	emuews "github.com/syncgate/syncgate/emulate/ews"
+	"github.com/syncgate/syncgate/policy"
+	syncgw "github.com/syncgate/syncgate/sync/gateway"
 )
+
+// ewsOccurrenceCall sends op naming occurrence 1 of master to the EWS
+// endpoint through the gateway, acting as (and impersonating) user; it
+// returns the status and the gateway's refusal reason.
+func ewsOccurrenceCall(t *testing.T, hc *http.Client, url, user, op, master string) (int, string) {
+	t.Helper()
+	occ := `<t:OccurrenceItemId RecurringMasterId="` + master + `" InstanceIndex="1"/>`
+	body := map[string]string{
+		"GetItem":    `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds>` + occ + `</m:ItemIds></m:GetItem>`,
+		"DeleteItem": `<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToNone"><m:ItemIds>` + occ + `</m:ItemIds></m:DeleteItem>`,
+	}[op]
+	env := `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="` + policy.NSEWSMessages + `" xmlns:t="` + policy.NSEWSTypes + `">` +
+		`<soap:Header><t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>` + user +
+		`</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation></soap:Header><soap:Body>` + body + `</soap:Body></soap:Envelope>`
+	req, err := http.NewRequestWithContext(syncgw.WithSubject(context.Background(), user), http.MethodPost, url, strings.NewReader(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `"`+policy.NSEWSMessages+"/"+op+`"`)
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var refusal struct{ Reason string }
+	_ = json.Unmarshal(b, &refusal)
+	return res.StatusCode, refusal.Reason
+}
 
 // TestSyncSeriesEWSThroughGateway: a weekly Exchange on-premises series
 // that began before the window, with one moved and one cancelled
@@ -155,5 +192,20 @@ func TestSyncSeriesEWSThroughGateway(t *testing.T) {
 	}
 	if w := writes(round(t, rt, cfg)); w != 0 {
 		t.Fatalf("last pass wrote %d", w)
+	}
+	// Occurrence ids are judged by their master's id: carol may read
+	// hers; alice may neither read nor cancel an occurrence of carol's
+	// master (its id was never relayed to her), and the mailbox keeps it.
+	hc, url := rt.client.HTTP(), st.seeded.EWS.URL
+	if status, reason := ewsOccurrenceCall(t, hc, url, carol, "GetItem", master); status != http.StatusOK {
+		t.Fatalf("carol reading her own occurrence: %d %s", status, reason)
+	}
+	for _, op := range []string{"GetItem", "DeleteItem"} {
+		if status, reason := ewsOccurrenceCall(t, hc, url, "alice@corp.example", op, master); status != http.StatusForbidden || reason != policy.ReasonEWSItemUnknown {
+			t.Fatalf("alice's %s of carol's occurrence: %d %q", op, status, reason)
+		}
+	}
+	if o, err := ex.Occurrences(master, first, first.AddDate(0, 0, 1)); err != nil || len(o) != 1 {
+		t.Fatalf("carol's first occurrence after alice's attempts: %v %v", o, err)
 	}
 }
