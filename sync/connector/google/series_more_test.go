@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/api/calendar/v3"
 
+	gemu "github.com/syncgate/syncgate/emulate/google"
 	"github.com/syncgate/syncgate/sync/connector"
 	"github.com/syncgate/syncgate/sync/model"
 )
@@ -265,5 +266,34 @@ func TestSeriesFaults(t *testing.T) {
 	must(t, err)
 	if res.Hash() != renamed.Hash() {
 		t.Fatalf("retry reads back %+v", res.Event.Recurrence.Exceptions)
+	}
+}
+
+// The emulator's own fault injection, switched on just as the connector
+// asks for a series' instances: Calendar's 403 rateLimitExceeded and 429
+// surface as ThrottledError on that call, and the next read works.
+func TestSeriesEmulatorFaults(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	got, err := e.c.Create(e.ctx, eventsS, "emufaults-1", gSeries(t))
+	must(t, err)
+	for _, status := range []int{403, 429} {
+		var last string
+		e.gw.intercept = func(r *http.Request, _ int) (*http.Response, error) {
+			last = r.URL.Path
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/instances") {
+				e.s.SetFaults(gemu.Faults{RateLimit: status})
+			}
+			return nil, nil
+		}
+		_, err := e.c.Get(e.ctx, eventsS, got.ID)
+		e.gw.intercept = nil
+		e.s.SetFaults(gemu.Faults{})
+		var te *connector.ThrottledError
+		if !errors.As(err, &te) || te.Status != status || !strings.HasSuffix(last, "/instances") {
+			t.Fatalf("%d on instances: %v (last call %s)", status, err, last)
+		}
+	}
+	if _, err := e.c.Get(e.ctx, eventsS, got.ID); err != nil {
+		t.Fatalf("after the faults: %v", err)
 	}
 }

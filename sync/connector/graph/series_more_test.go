@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/emulate/microsoft"
 	"github.com/syncgate/syncgate/sync/connector"
 	"github.com/syncgate/syncgate/sync/model"
 )
@@ -222,5 +223,48 @@ func TestSeriesFaults(t *testing.T) {
 	must(t, err)
 	if res.Hash() != renamed.Hash() {
 		t.Fatalf("retry after the conflict reads back %+v", res.Event.Recurrence.Exceptions)
+	}
+}
+
+// The emulator's own fault injection, switched on just as the connector
+// asks for a series' instances (or its master): forced throttling (429,
+// Retry-After) and failures (503, Retry-After) surface as ThrottledError
+// with the service's Retry-After, on the series call itself.
+func TestSeriesEmulatorFaults(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	got, err := e.c.Create(e.ctx, eventsS, "emufaults-1", berlinWeekly(t, gCancelled))
+	must(t, err)
+	for _, c := range []struct {
+		name   string
+		suffix string
+		faults microsoft.Faults
+		status int
+		ra     time.Duration
+	}{
+		{"throttle on instances", "/instances", microsoft.Faults{Throttle: true, RetryAfter: 9}, 429, 9 * time.Second},
+		{"503 on instances", "/instances", microsoft.Faults{ErrorRate: 1}, 503, time.Second},
+		{"throttle on the master", "/events/" + got.ID, microsoft.Faults{Throttle: true, RetryAfter: 4}, 429, 4 * time.Second},
+	} {
+		var seen []string
+		e.gw.intercept = func(r *http.Request, _ int) (*http.Response, error) {
+			seen = append(seen, r.URL.Path)
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, c.suffix) {
+				e.s.SetFaults(c.faults)
+			}
+			return nil, nil
+		}
+		_, err := e.c.Get(e.ctx, eventsS, got.ID)
+		e.gw.intercept = nil
+		e.s.SetFaults(microsoft.Faults{})
+		var te *connector.ThrottledError
+		if !errors.As(err, &te) || te.Status != c.status || te.RetryAfter != c.ra {
+			t.Fatalf("%s: %v (%+v)", c.name, err, te)
+		}
+		if last := seen[len(seen)-1]; !strings.HasSuffix(last, c.suffix) {
+			t.Fatalf("%s: the failed call was %s", c.name, last)
+		}
+	}
+	if _, err := e.c.Get(e.ctx, eventsS, got.ID); err != nil {
+		t.Fatalf("after the faults: %v", err)
 	}
 }
