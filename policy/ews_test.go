@@ -368,6 +368,12 @@ func TestDecideEWSEnvelopes(t *testing.T) {
 		{name: "find deep", body: `<m:FindItem Traversal="Deep"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/></m:ParentFolderIds></m:FindItem>`, reason: ReasonEWSTraversal},
 		{name: "find in two folders", body: `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`, reason: ReasonEWSTargetFolder},
 		{name: "get folder", body: `<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>`},
+		{name: "get occurrence of a known master", body: `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="3"/></m:ItemIds></m:GetItem>`, known: map[string]string{"AAMkM1=": "calendar"}},
+		{name: "get occurrence of an unknown master", body: `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="3"/></m:ItemIds></m:GetItem>`, reason: ReasonEWSItemUnknown},
+		{name: "update occurrence of a known master", body: `<m:UpdateItem ConflictResolution="AutoResolve" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="3"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:CalendarItem><t:Subject>x</t:Subject></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`, known: map[string]string{"AAMkM1=": "calendar"}},
+		{name: "cancel occurrence of a known master", body: `<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToNone"><m:ItemIds><t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="3"/></m:ItemIds></m:DeleteItem>`, known: map[string]string{"AAMkM1=": "calendar"}},
+		{name: "cancel occurrence with cancellations", body: `<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToAllAndSaveCopy"><m:ItemIds><t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="3"/></m:ItemIds></m:DeleteItem>`, known: map[string]string{"AAMkM1=": "calendar"}, reason: ReasonEWSMeeting},
+		{name: "master by an occurrence id", body: `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:ItemIds><t:RecurringMasterItemId OccurrenceId="AAMkM1="/></m:ItemIds></m:GetItem>`, known: map[string]string{"AAMkM1=": "calendar"}, reason: ReasonEWSItemIDForm},
 		{name: "sync with unknown ignore id", body: `<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="contacts"/></m:SyncFolderId><m:Ignore><t:ItemId Id="AAMkInbox="/></m:Ignore><m:MaxChangesReturned>10</m:MaxChangesReturned></m:SyncFolderItems>`, reason: ReasonEWSItemUnknown},
 	}
 	for _, tt := range tests {
@@ -472,4 +478,50 @@ func FuzzParseEWS(f *testing.F) {
 			t.Fatalf("impersonation %q without a header", r.Impersonation)
 		}
 	})
+}
+
+// The shipped example policy allows the EWS connector's series calls on a
+// master relayed to the subject, and refuses them on any other.
+func TestExamplePolicyAllowsSeriesCalls(t *testing.T) {
+	pp, _ := copyExample(t)
+	p, err := Load(pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest, ok := e.HostAllowed("mail.corp.example", 443, mustClient(t, e, "sync"))
+	if !ok {
+		t.Fatal("the example policy does not let the sync client reach Exchange")
+	}
+	occ := `<t:OccurrenceItemId RecurringMasterId="AAMkM1=" InstanceIndex="4"/>`
+	calls := []string{
+		`<m:CreateItem SendMeetingInvitations="SendToNone"><m:SavedItemFolderId><t:DistinguishedFolderId Id="calendar"/></m:SavedItemFolderId><m:Items><t:CalendarItem><t:Subject>S</t:Subject><t:Start>2026-11-02T08:00:00Z</t:Start><t:End>2026-11-02T08:30:00Z</t:End><t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval><t:DaysOfWeek>Monday</t:DaysOfWeek><t:FirstDayOfWeek>Monday</t:FirstDayOfWeek></t:WeeklyRecurrence><t:NoEndRecurrence><t:StartDate>2026-11-02</t:StartDate></t:NoEndRecurrence></t:Recurrence><t:StartTimeZone Id="W. Europe Standard Time"/><t:EndTimeZone Id="W. Europe Standard Time"/></t:CalendarItem></m:Items></m:CreateItem>`,
+		`<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape><t:BodyType>Text</t:BodyType></m:ItemShape><m:ItemIds>` + occ + occ + `</m:ItemIds></m:GetItem>`,
+		`<m:UpdateItem ConflictResolution="NeverOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:ItemId Id="AAMkM1=" ChangeKey="CK"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:Recurrence"/><t:CalendarItem><t:Recurrence><t:DailyRecurrence><t:Interval>1</t:Interval></t:DailyRecurrence><t:NoEndRecurrence><t:StartDate>2026-11-02</t:StartDate></t:NoEndRecurrence></t:Recurrence></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`,
+		`<m:UpdateItem ConflictResolution="AutoResolve" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange>` + occ + `<t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem><t:Start>2026-11-24T09:00:00Z</t:Start></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`,
+		`<m:DeleteItem DeleteType="MoveToDeletedItems" SendMeetingCancellations="SendToNone"><m:ItemIds>` + occ + `</m:ItemIds></m:DeleteItem>`,
+	}
+	for i, body := range calls {
+		for _, known := range []bool{true, false} {
+			r, err := ParseEWS(strings.NewReader(ewsEnvelope(impAlice, body)), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if known {
+				r.ItemFolders = map[string]string{"AAMkM1=": "calendar"}
+			}
+			d := e.DecideEWS(dest, "alice@corp.example", r)
+			switch {
+			case known || i == 0:
+				if !d.Allow || d.WouldDeny {
+					t.Errorf("call %d (master known %v): %+v, want allow", i, known, d)
+				}
+			case d.Allow || d.Reason != ReasonEWSItemUnknown:
+				t.Errorf("call %d on an unknown master: %+v, want deny %q", i, d, ReasonEWSItemUnknown)
+			}
+		}
+	}
 }
