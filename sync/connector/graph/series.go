@@ -85,6 +85,18 @@ func writtenRule(g *gEvent, e model.Event, r *model.Recurrence) *model.Recurrenc
 	return w
 }
 
+// samePattern reports whether the stored series w maps to the
+// patternedRecurrence rec.
+func samePattern(w model.Event, rec map[string]any) bool {
+	have, _, err := recurrenceToGraph(w)
+	if err != nil {
+		return false
+	}
+	a, _ := json.Marshal(have)
+	b, _ := json.Marshal(rec)
+	return string(a) == string(b)
+}
+
 // SupportsSeries implements connector.SeriesCapable.
 func (c *Connector) SupportsSeries() bool { return c.series }
 
@@ -545,10 +557,17 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, cur *gE
 	delete(body, "end")
 	delete(body, "isAllDay")
 	w, n := was.Event, it.Event.Normalize()
-	if !w.Start.Equal(n.Start) || !w.End.Equal(n.End) || w.StartDate != n.StartDate || w.EndDate != n.EndDate || w.AllDay != n.AllDay || w.Recurrence == nil || n.Recurrence.RRULE() != w.Recurrence.RRULE() || n.Recurrence.TimeZone != w.Recurrence.TimeZone {
+	switch {
+	case !w.Start.Equal(n.Start) || !w.End.Equal(n.End) || w.StartDate != n.StartDate || w.EndDate != n.EndDate || w.AllDay != n.AllDay ||
+		w.Recurrence == nil || !samePattern(*w, rec):
 		body["start"], body["end"] = seriesTimes(n, loc)
 		body["isAllDay"] = n.AllDay
 		body["recurrence"] = rec
+		body["singleValueExtendedProperties"] = []extProp{ruleProp(n)}
+	case n.Recurrence.RRULE() != w.Recurrence.RRULE():
+		// The same pattern spelled otherwise (FREQ=YEARLY for an
+		// absoluteYearly): re-setting it would drop the series'
+		// exceptions in Outlook; only the spelling is recorded.
 		body["singleValueExtendedProperties"] = []extProp{ruleProp(n)}
 	}
 	if len(body) > 0 {

@@ -268,3 +268,34 @@ func TestSeriesEmulatorFaults(t *testing.T) {
 		t.Fatalf("after the faults: %v", err)
 	}
 }
+
+// A series made in Outlook (absoluteYearly) updated from an end that
+// spells the same pattern otherwise (FREQ=YEARLY): the pattern is not
+// re-set, so its exceptions stay, and it reads back as written.
+func TestSeriesSpellingOnlyUpdate(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	ev := gEvent0("Anniversary", "2026-11-15T11:00:00", "2026-11-15T12:00:00", "India Standard Time")
+	ev["recurrence"] = map[string]any{
+		"pattern": map[string]any{"type": "absoluteYearly", "interval": 1, "month": 11, "dayOfMonth": 15},
+		"range":   map[string]any{"type": "noEnd", "startDate": "2026-11-15"},
+	}
+	master := addEvent(t, e, ev)
+	moved := time.Date(2026, 11, 15, 5, 30, 0, 0, time.UTC)
+	_, err := e.s.UpdateEvent(aliceID, master+"."+moved.Format("20060102T150405Z"), map[string]any{"subject": "Anniversary (dinner)"})
+	must(t, err)
+	read, err := e.c.Get(e.ctx, eventsS, master)
+	must(t, err)
+	if read.Event.Recurrence.RRULE() != "FREQ=YEARLY;BYMONTH=11;BYMONTHDAY=15" || len(read.Event.Recurrence.Exceptions) != 1 {
+		t.Fatalf("read %s %+v", read.Event.Recurrence.RRULE(), read.Event.Recurrence.Exceptions)
+	}
+	upd := read.Clone()
+	r, err := model.ParseRRULE("FREQ=YEARLY", "Asia/Kolkata")
+	must(t, err)
+	r.Exceptions = read.Event.Recurrence.Exceptions
+	upd.Event.Recurrence = r
+	got, err := e.c.Update(e.ctx, eventsS, master, read.Marker, upd)
+	must(t, err)
+	if got.Event.Recurrence.RRULE() != "FREQ=YEARLY" || got.Hash() != upd.Hash() {
+		t.Fatalf("update reads back %s %+v", got.Event.Recurrence.RRULE(), got.Event.Recurrence.Exceptions)
+	}
+}
