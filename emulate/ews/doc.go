@@ -37,8 +37,8 @@
 // AbsoluteYearlyRecurrence and RelativeYearlyRecurrence with the ranges
 // NoEndRecurrence, EndDateRecurrence and NumberedRecurrence, expanded in the
 // master's StartTimeZone (a Windows zone id) so the wall-clock time stays
-// across DST; a day of month beyond a month's end falls on its last day, as
-// Outlook does. Occurrences are addressed by OccurrenceItemId
+// across DST; a DayOfMonth beyond a month's end falls on its last day
+// (absolutemonthlyrecurrence, dayofmonth). Occurrences are addressed by OccurrenceItemId
 // (RecurringMasterId, 1-based InstanceIndex) or their ItemId, masters by
 // RecurringMasterItemId, in GetItem, UpdateItem and DeleteItem. An updated
 // occurrence becomes an Exception listed in the master's
@@ -55,6 +55,8 @@
 // Pages:
 //   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/absolutemonthlyrecurrence,
+//     https://learn.microsoft.com/exchange/client-developer/web-service-reference/dayofmonth
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/occurrenceitemid
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurringmasteritemid
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences
@@ -62,6 +64,7 @@
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/calendarview
 //   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-access-a-recurring-series-by-using-ews
 //   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/how-to-update-a-recurring-series-by-using-ews
+//   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/handling-deletion-related-errors-in-ews-in-exchange
 //
 // Faults.ServerBusyOp (and ServerBusyOccurrences) aim ErrorServerBusy at
 // one operation (on occurrences only), e.g. the occurrence writes.

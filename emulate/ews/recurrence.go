@@ -26,9 +26,11 @@ import (
 // master's Recurrence, Start, End or time zone drops its exceptions, as
 // Exchange does.
 //
-//   - Recurrence patterns and ranges, the Outlook rule that a day of month
-//     beyond the month's end falls on its last day:
+//   - Recurrence patterns and ranges:
 //     https://learn.microsoft.com/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews
+//   - DayOfMonth beyond a month's end means the month's last day:
+//     https://learn.microsoft.com/exchange/client-developer/web-service-reference/absolutemonthlyrecurrence
+//     https://learn.microsoft.com/exchange/client-developer/web-service-reference/dayofmonth
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/recurrence-recurrencetype
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/weeklyrecurrence
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/relativemonthlyrecurrence
@@ -47,6 +49,7 @@ import (
 //   - Error codes (ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange,
 //     ErrorCalendarOccurrenceIsDeletedFromRecurrence, ErrorItemNotFound):
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode
+//     https://learn.microsoft.com/exchange/client-developer/exchange-web-services/handling-deletion-related-errors-in-ews-in-exchange
 
 // maxExpand bounds one expansion (periods looked at), as a daily series
 // without end would otherwise never stop.
@@ -755,7 +758,7 @@ func checkSeries(it, next *item) *ewsError {
 	hasRec := next.x != nil && next.x.recurrence != nil
 	if it.master != nil {
 		if hasRec {
-			return &ewsError{code: "ErrorCalendarCannotUseIdForRecurringMasterId", msg: "An occurrence cannot be given a recurrence."}
+			return &ewsError{code: "ErrorInvalidPropertySet", msg: "Set action is invalid for property."}
 		}
 		return nil
 	}

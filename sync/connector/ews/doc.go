@@ -210,6 +210,8 @@
 //     https://learn.microsoft.com/exchange/client-developer/exchange-web-services/time-zones-and-ews-in-exchange
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode
 //   - https://learn.microsoft.com/exchange/client-developer/exchange-web-services/recurrence-patterns-and-ews
+//   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/absolutemonthlyrecurrence
+//     (a DayOfMonth beyond a month's end is its last day)
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/occurrenceitemid
 //   - https://learn.microsoft.com/exchange/client-developer/web-service-reference/modifiedoccurrences,
 //     https://learn.microsoft.com/exchange/client-developer/web-service-reference/deletedoccurrences
