@@ -156,6 +156,7 @@ type benchSummary struct {
 	cpu10k          float64
 	pacedP99        time.Duration
 	addedP99        time.Duration // paced p99 − direct's paced p99, median of the rounds' differences
+	addedP50        time.Duration // the same for p50: less at the mercy of a busy machine's scheduler
 	hasAdded        bool
 	// ratios against the mode's references (nginx, haproxy), medians of
 	// the per-round ratios; NaN when there is no reference.
@@ -357,7 +358,7 @@ func summarizeBench(systems []benchSystem, res [][]benchRound) []benchSummary {
 	for i, s := range systems {
 		sum := benchSummary{id: s.id, label: s.label, mode: s.mode, rounds: len(res[i])}
 		var rps, cpu []float64
-		var p50, p99, paced, added []time.Duration
+		var p50, p99, paced, added, added50 []time.Duration
 		var rpsVs, cpuVs [2][]float64
 		for r, br := range res[i] {
 			sum.n += br.closed.n + br.paced.n
@@ -374,6 +375,7 @@ func summarizeBench(systems []benchSystem, res [][]benchRound) []benchSummary {
 			paced = append(paced, br.paced.p99)
 			if d, ok := idx["direct"]; ok && s.id != "direct" {
 				added = append(added, br.paced.p99-res[d][r].paced.p99)
+				added50 = append(added50, br.paced.p50-res[d][r].paced.p50)
 			}
 			refs, ok := benchRefs[s.mode]
 			for k := 0; ok && k < 2; k++ {
@@ -389,7 +391,7 @@ func summarizeBench(systems []benchSystem, res [][]benchRound) []benchSummary {
 		sum.rps, sum.cpu10k = median(rps), median(cpu)
 		sum.p50, sum.p99, sum.pacedP99 = medianDuration(p50), medianDuration(p99), medianDuration(paced)
 		if len(added) > 0 {
-			sum.addedP99, sum.hasAdded = medianDuration(added), true
+			sum.addedP99, sum.addedP50, sum.hasAdded = medianDuration(added), medianDuration(added50), true
 		}
 		for k := 0; k < 2; k++ {
 			sum.rpsVs[k], sum.cpuVs[k] = median(finite(rpsVs[k])), median(finite(cpuVs[k]))
@@ -418,14 +420,14 @@ func printBenchSummary(out io.Writer, o benchOptions, sums []benchSummary) {
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	rate := strconv.Itoa(o.rate)
-	fmt.Fprintln(tw, "SYSTEM\tREQ/S\tP50\tP99\tCPU S/10K\tP99 @"+rate+"/S\tADDED P99 @"+rate+"/S\tREQ/S ×NGINX\tCPU ×NGINX\tREQ/S ×HAPROXY\tCPU ×HAPROXY")
+	fmt.Fprintln(tw, "SYSTEM\tREQ/S\tP50\tP99\tCPU S/10K\tP99 @"+rate+"/S\tADDED P99 @"+rate+"/S\tADDED P50 @"+rate+"/S\tREQ/S ×NGINX\tCPU ×NGINX\tREQ/S ×HAPROXY\tCPU ×HAPROXY")
 	for _, s := range sums {
-		added := "-"
+		added, added50 := "-", "-"
 		if s.hasAdded {
-			added = fmtDur(s.addedP99)
+			added, added50 = fmtDur(s.addedP99), fmtDur(s.addedP50)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.label, s.rps, fmtDur(s.p50), fmtDur(s.p99), fmtCPU(s.cpu10k),
-			fmtDur(s.pacedP99), added, fmtRatio(s.rpsVs[0]), fmtRatio(s.cpuVs[0]), fmtRatio(s.rpsVs[1]), fmtRatio(s.cpuVs[1]))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.label, s.rps, fmtDur(s.p50), fmtDur(s.p99), fmtCPU(s.cpu10k),
+			fmtDur(s.pacedP99), added, added50, fmtRatio(s.rpsVs[0]), fmtRatio(s.cpuVs[0]), fmtRatio(s.rpsVs[1]), fmtRatio(s.cpuVs[1]))
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "\n(×NGINX/×HAPROXY: against nginx/haproxy in the same mode: the plain listeners against each other, syncgate's CONNECT interception against the TLS-terminating configurations)")
@@ -438,6 +440,7 @@ func printBenchSummary(out io.Writer, o benchOptions, sums []benchSummary) {
 		s, ok1 := byID[t[0]]
 		_, ok2 := byID[t[1]]
 		if !ok1 || !ok2 {
+			fmt.Fprintf(out, "  %s vs %s: not measured (both must be in the run)\n", t[0], t[1])
 			continue
 		}
 		fmt.Fprintf(out, "  %s vs %s: CPU/request %s× (target ≤ %.1f×) %s; throughput %s× (target ≥ %.1f×) %s; added p99 @%d/s %s (target < %s) %s\n",

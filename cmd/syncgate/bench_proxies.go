@@ -44,6 +44,9 @@ type refProxyFiles struct {
 // Both proxies may keep a client connection for any number of requests
 // (nginx closes one after 1000 by default, which would add handshakes to
 // its TLS-terminating figures that the other systems do not pay).
+// reuseport: without it, nginx's two workers share one listening socket
+// and the bench's few long-lived connections all land on one worker, so
+// nginx would use one core where syncgate and haproxy use two.
 const nginxConf = `daemon off;
 worker_processes 2;
 pid %[1]s/nginx.pid;
@@ -59,8 +62,8 @@ http {
   keepalive_requests 1000000;
   upstream graph { server %[2]s; keepalive 64; keepalive_requests 1000000; }
   server {
-    listen %[3]s;
-    listen %[5]s ssl;
+    listen %[3]s reuseport;
+    listen %[5]s ssl reuseport;
     ssl_certificate %[6]s;
     ssl_certificate_key %[7]s;
     ssl_protocols TLSv1.2 TLSv1.3;

@@ -285,7 +285,7 @@ func TestBenchPacedLoopCountsStalls(t *testing.T) {
 
 func TestBenchSummaryRatiosPerRound(t *testing.T) {
 	round := func(rps, cpu float64, pacedP99 time.Duration) benchRound {
-		return benchRound{closed: loadResult{n: 10, rps: rps, p50: 1, p99: 2}, paced: loadResult{n: 5, p99: pacedP99}, cpu10k: cpu}
+		return benchRound{closed: loadResult{n: 10, rps: rps, p50: 1, p99: 2}, paced: loadResult{n: 5, p50: pacedP99 / 2, p99: pacedP99}, cpu10k: cpu}
 	}
 	systems := []benchSystem{{id: "direct"}, {id: "syncgate", mode: "plain"}, {id: "nginx", mode: "plain"}}
 	res := [][]benchRound{
@@ -306,9 +306,9 @@ func TestBenchSummaryRatiosPerRound(t *testing.T) {
 	if !math.IsNaN(sg.rpsVs[1]) || !math.IsNaN(ngx.rpsVs[0]) {
 		t.Errorf("ratios without a reference: %v, %v", sg.rpsVs[1], ngx.rpsVs[0])
 	}
-	// Added p99: 50, 600, 60 → 60.
-	if !sg.hasAdded || sg.addedP99 != 60 || sums[0].hasAdded {
-		t.Errorf("added p99 %v (%v), direct's %v", sg.addedP99, sg.hasAdded, sums[0].hasAdded)
+	// Added p99: 50, 600, 60 → 60; added p50: 25, 300, 30 → 30.
+	if !sg.hasAdded || sg.addedP99 != 60 || sg.addedP50 != 30 || sums[0].hasAdded {
+		t.Errorf("added p99 %v, p50 %v (%v), direct's %v", sg.addedP99, sg.addedP50, sg.hasAdded, sums[0].hasAdded)
 	}
 	if sg.rps != 200 || sg.n != 45 {
 		t.Errorf("median req/s %v, requests %d", sg.rps, sg.n)
