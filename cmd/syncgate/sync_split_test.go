@@ -29,17 +29,30 @@ const splitSubject = "Split standup"
 // window, so its side no longer lists it. After the next pass both sides
 // show the same occurrences over the window (a year), instant by instant,
 // none twice, the other side holds two series, and the pass after writes
-// nothing. Nothing is deleted.
+// nothing. Nothing is deleted. The same when the new series is seen a
+// pass before the original's end.
 func TestSyncSplitThroughGateway(t *testing.T) {
-	for _, tc := range []struct {
+	type split struct {
 		name, user string
 		split      model.Side
-	}{
-		{"graph", "alice@corp.example", model.Mail},
-		{"google", "bob@corp.example=google", model.Mail},
-		{"salesforce", "alice@corp.example", model.CRM},
+		newFirst   bool
+	}
+	var cases []split
+	for _, c := range []split{
+		{name: "graph", user: "alice@corp.example", split: model.Mail},
+		{name: "google", user: "bob@corp.example=google", split: model.Mail},
+		{name: "salesforce", user: "alice@corp.example", split: model.CRM},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		cases = append(cases, c)
+		c.newFirst = true
+		cases = append(cases, c)
+	}
+	for _, tc := range cases {
+		name := tc.name
+		if tc.newFirst {
+			name += "/new series first"
+		}
+		t.Run(name, func(t *testing.T) {
 			user, mailbox, _ := strings.Cut(tc.user, "=")
 			st, cfg, rt := startSeriesWorld(t, tc.user)
 			j := eventsJob(t, rt, user)
@@ -94,38 +107,52 @@ func TestSyncSplitThroughGateway(t *testing.T) {
 			at, _ := time.Parse(time.RFC3339, keys[0]) // the first in the window
 			dayBefore := at.In(berlin).AddDate(0, 0, -1)
 
-			// The split, as each service's own client makes it.
-			switch tc.name {
-			case "graph":
-				if _, err := st.set.Microsoft.UpdateEvent(user, graphID, map[string]any{
-					"recurrence": graphWeekly(wall, first, "endDate", dayBefore.Format(time.DateOnly))["recurrence"]}); err != nil {
-					t.Fatal(err)
+			// The split, as each service's own client makes it: the end of
+			// the original and the new series.
+			truncate := func() {
+				t.Helper()
+				if tc.name == "graph" {
+					if _, err := st.set.Microsoft.UpdateEvent(user, graphID, map[string]any{
+						"recurrence": graphWeekly(wall, first, "endDate", dayBefore.Format(time.DateOnly))["recurrence"]}); err != nil {
+						t.Fatal(err)
+					}
+					return
 				}
-				if _, err := st.set.Microsoft.AddEvent(user, graphWeekly(wall, at, "noEnd", "")); err != nil {
-					t.Fatal(err)
-				}
-			case "google":
-				// Calendar's UI ends the original with UNTIL (the client
-				// writes the master) and inserts the new series.
+				// Google Calendar's UI puts UNTIL on the master's RRULE;
+				// Lightning ends the series record: written through the
+				// connector as the person's client.
 				trunc := orig.Clone()
 				trunc.Event.Recurrence.Until = at.Add(-time.Second)
 				trunc.Event.Recurrence.Exceptions = nil
 				if _, err := origin.Update(ctx, sc, orig.ID, orig.Marker, trunc); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := st.set.Google.PutEvent(user, googleWeekly(at)); err != nil {
+			}
+			create := func() {
+				t.Helper()
+				var err error
+				switch tc.name {
+				case "graph":
+					_, err = st.set.Microsoft.AddEvent(user, graphWeekly(wall, at, "noEnd", ""))
+				case "google":
+					_, err = st.set.Google.PutEvent(user, googleWeekly(at))
+				case "salesforce":
+					_, err = st.set.Salesforce.Seed(user, "Event", sfWeekly(at))
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
-			case "salesforce":
-				trunc := orig.Clone()
-				trunc.Event.Recurrence.Until = at.Add(-time.Second)
-				trunc.Event.Recurrence.Exceptions = nil
-				if _, err := origin.Update(ctx, sc, orig.ID, orig.Marker, trunc); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := st.set.Salesforce.Seed(user, "Event", sfWeekly(at)); err != nil {
-					t.Fatal(err)
-				}
+			}
+			if tc.newFirst {
+				// The new series is seen a pass before the truncation (two
+				// delta rounds, or the client's first try to end the
+				// original failed): duplicates for a pass are allowed.
+				create()
+				round(t, rt, cfg)
+				truncate()
+			} else {
+				truncate()
+				create()
 			}
 			// A mailbox lists only series with an occurrence in the window;
 			// Salesforce lists every series record, ended ones too.
