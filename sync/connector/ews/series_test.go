@@ -365,3 +365,45 @@ func TestSeriesOtherUsersMaster(t *testing.T) {
 		t.Fatalf("alice's series changed: %d occurrences", len(occ))
 	}
 }
+
+// A master changed between the connector's read and its write is a
+// conflict (ErrorIrresolvableConflict, ErrorChangeKeyMismatch), and the
+// occurrences are not written.
+func TestSeriesUpdateConflict(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply func(e *env, master string) *http.Response
+	}{
+		{"edited meanwhile", func(e *env, master string) *http.Response {
+			must(e.t, e.s.EditItem(master, map[string]string{"Location": "Room 9"}))
+			return nil // on to Exchange, which finds the ChangeKey stale
+		}},
+		{"ChangeKey mismatch", func(*env, string) *http.Response {
+			return soapAnswer(200, `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="`+NSSOAP+`"><s:Body><m:UpdateItemResponse xmlns:m="`+NSMessages+`" xmlns:t="`+NSTypes+`"><m:ResponseMessages>`+
+				`<m:UpdateItemResponseMessage ResponseClass="Error"><m:MessageText>x</m:MessageText><m:ResponseCode>ErrorChangeKeyMismatch</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:Items/></m:UpdateItemResponseMessage>`+
+				`</m:ResponseMessages></m:UpdateItemResponse></s:Body></s:Envelope>`)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			got, err := e.c.Create(e.ctx, eventsS, "key-1", berlinWeekly(t))
+			must(t, err)
+			e.gw.intercept = func(op string, body []byte, _ int) *http.Response {
+				if op == "UpdateItem" && !strings.Contains(string(body), "OccurrenceItemId") {
+					return tt.reply(e, got.ID)
+				}
+				return nil
+			}
+			next := berlinWeekly(t, sCancelled)
+			next.Event.Subject = "Renamed"
+			e.gw.reset()
+			if _, err := e.c.Update(e.ctx, eventsS, got.ID, got.Marker, next); !errors.Is(err, connector.ErrConflict) {
+				t.Fatalf("want ErrConflict, got %v", err)
+			}
+			if n := countOccurrenceWrites(e.gw.Calls()); n != 0 {
+				t.Fatalf("%d occurrence writes after a conflict", n)
+			}
+		})
+	}
+}
