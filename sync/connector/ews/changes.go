@@ -2,6 +2,7 @@ package ews
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/syncgate/syncgate/sync/connector"
@@ -137,6 +138,9 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cur string) 
 		// Series masters are listed when the series has an occurrence in
 		// the window; occurrences and exceptions never on their own.
 		it, listed, err := c.calendarItem(ctx, s, f)
+		if errors.Is(err, connector.ErrNotFound) {
+			continue // a master deleted while its exceptions were read: its tombstone comes next round
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -407,3 +407,29 @@ func TestSeriesUpdateConflict(t *testing.T) {
 		})
 	}
 }
+
+// A master deleted while its exceptions are read is left out of the round
+// (its tombstone comes with the next one); the round does not fail.
+func TestSeriesMasterGoneWhileReading(t *testing.T) {
+	e := newEnv(t, Options{})
+	got, err := e.c.Create(e.ctx, eventsS, "key-1", berlinWeekly(t, sMoved))
+	must(t, err)
+	single := e.addEvent(emu.CalendarItem{Subject: "Single", Start: mustTime(t, "2026-11-25T09:00:00Z"), End: mustTime(t, "2026-11-25T10:00:00Z")})
+	gone := false
+	e.gw.intercept = func(op string, body []byte, _ int) *http.Response {
+		if op == "GetItem" && strings.Contains(string(body), "OccurrenceItemId") && !gone {
+			gone = true
+			must(t, e.s.RemoveItem(got.ID))
+			return refusal("gw-x", ReasonItemUnknown) // as a restarted gateway would answer
+		}
+		return nil
+	}
+	ch := e.changes(eventsS, "")
+	if !gone || len(ch.Items) != 1 || ch.Items[0].ID != single {
+		t.Fatalf("round with a master gone: %d items", len(ch.Items))
+	}
+	next := e.changes(eventsS, ch.Cursor)
+	if len(next.Deleted) != 1 || next.Deleted[0] != got.ID {
+		t.Fatalf("next round: deleted %v", next.Deleted)
+	}
+}
