@@ -281,3 +281,54 @@ func TestServerBusyOnOccurrences(t *testing.T) {
 		t.Fatalf("after the fault: %v", got)
 	}
 }
+
+// An occurrence's ItemId from a CalendarView addresses it as well as its
+// OccurrenceItemId; updated, it keeps that id as an exception.
+func TestOccurrenceByItemID(t *testing.T) {
+	e := newEnv(t, Options{})
+	master := attr(find(e.call(t, alice, weeklySeries).root, "ItemId"), "Id")
+	cv := e.call(t, alice, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>`+
+		`<m:CalendarView StartDate="2026-03-08T00:00:00Z" EndDate="2026-03-10T00:00:00Z"/>`+
+		`<m:ParentFolderIds><t:DistinguishedFolderId Id="calendar"/></m:ParentFolderIds></m:FindItem>`)
+	ids := findAll(cv.root, "ItemId")
+	if len(ids) != 1 {
+		t.Fatalf("calendar view: %s", cv.raw)
+	}
+	occ := attr(ids[0], "Id")
+	up := e.call(t, alice, `<m:UpdateItem ConflictResolution="AutoResolve" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:ItemId Id="`+occ+`"/><t:Updates>`+
+		`<t:SetItemField><t:FieldURI FieldURI="calendar:Location"/><t:CalendarItem><t:Location>Room 7</t:Location></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if got := up.codes(t); got[0] != "Success:NoError" || attr(find(up.root, "ItemId"), "Id") != occ {
+		t.Fatalf("update by ItemId: %v\n%s", got, up.raw)
+	}
+	g := e.call(t, alice, getIDs(occID(master, 2)))
+	if find(g.root, "CalendarItemType").Text != "Exception" || find(g.root, "Location").Text != "Room 7" || attr(find(g.root, "ItemId"), "Id") != occ {
+		t.Fatalf("occurrence 2 after the update: %s", g.raw)
+	}
+	// A recurrence cannot be given to an occurrence.
+	bad := e.call(t, alice, `<m:UpdateItem ConflictResolution="AutoResolve" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:ItemId Id="`+occ+`"/><t:Updates>`+
+		`<t:SetItemField><t:FieldURI FieldURI="calendar:Recurrence"/><t:CalendarItem><t:Recurrence><t:DailyRecurrence><t:Interval>1</t:Interval></t:DailyRecurrence><t:NoEndRecurrence><t:StartDate>2026-03-02</t:StartDate></t:NoEndRecurrence></t:Recurrence></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`)
+	if got := bad.codes(t); got[0] != "Error:ErrorInvalidPropertySet" {
+		t.Fatalf("recurrence on an occurrence: %v", got)
+	}
+}
+
+// BenchmarkOccurrenceAt measures finding a late occurrence of a daily
+// series without end (expansion from the start each time).
+func BenchmarkOccurrenceAt(b *testing.B) {
+	srv := New(Options{})
+	must(b, srv.AddMailbox(alice, "alice"))
+	id, err := srv.AddCalendarItemWith(alice, CalendarItem{Subject: "D", Start: t0, End: t0.Add(time.Hour)},
+		Extras{Recurrence: &Recurrence{Pattern: "Daily", Interval: 1, StartDate: "2026-03-02"}, StartTimeZone: "W. Europe Standard Time"})
+	must(b, err)
+	m := srv.itemsByID[id]
+	c, cerr := clockOf(m)
+	if cerr != nil {
+		b.Fatal(cerr)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := c.occurrenceAt(1000); !ok {
+			b.Fatal("no occurrence 1000")
+		}
+	}
+}
