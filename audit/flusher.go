@@ -34,6 +34,17 @@ type flight struct {
 // long outage's backlog) does not pin its memory.
 const maxSpare = 4 << 20
 
+// maxInflightBytes bounds the bytes written but not yet acknowledged
+// durable while any of them sit in reserved blocks. Blocks reserved with
+// FALLOC_FL_KEEP_SIZE are "unwritten" extents that read as zeros until the
+// filesystem converts them after their I/O; a crash can persist a larger
+// size before a conversion, leaving a run of zeros in the middle of the
+// unacknowledged bytes. The bound confines that to the last
+// maxInflightBytes of the file, which is where Open looks (scanActive). A
+// group larger than that is written with the reservation released, as a
+// plain append.
+const maxInflightBytes = 16 << 20
+
 // preallocChunk is how far ahead of the end of the active file blocks are
 // reserved: appends into reserved blocks allocate nothing, so the
 // fdatasync after them has less metadata to commit, and a nearly full disk
@@ -80,6 +91,7 @@ func (w *Writer) runFlusher() {
 		w.failed = false
 		w.mu.Lock()
 		n, closing, unhealthy := w.bufRecs, w.closing, w.healthErr != nil
+		bufLen := int64(len(w.buf))
 		inflight := w.reserved != w.seq
 		w.mu.Unlock()
 		if failed && triedClosing {
@@ -119,9 +131,11 @@ func (w *Writer) runFlusher() {
 		}
 		// Wait for the oldest flight when all slots are busy, while the
 		// log is failing (one attempt at a time), after a failed write
-		// (its flight fails in order and everything is rewritten), or
-		// before a rotation (files are closed only with nothing in flight).
-		if nf >= len(w.syncFiles) || nf > 0 && (unhealthy || w.needReopen || w.shouldRotate(w.written)) {
+		// (its flight fails in order and everything is rewritten), before
+		// a rotation (files are closed only with nothing in flight), or
+		// when the bytes in flight would pass maxInflightBytes.
+		if nf >= len(w.syncFiles) || nf > 0 && (unhealthy || w.needReopen || w.shouldRotate(w.written) ||
+			w.written-w.size+bufLen > maxInflightBytes) {
 			w.complete(<-w.flights[0].res)
 			continue
 		}
@@ -238,7 +252,13 @@ func (w *Writer) writeFlight(fl *flight) error {
 	if w.written == 0 {
 		w.activeFirst, w.activeTime = fl.firstSeq, fl.firstRec
 	}
-	w.preallocate(w.written + int64(len(fl.data)))
+	if int64(len(fl.data)) > maxInflightBytes {
+		// Nothing else is in flight (the loop waited): append it
+		// without reserved blocks, see maxInflightBytes.
+		w.releasePrealloc()
+	} else {
+		w.preallocate(w.written + int64(len(fl.data)))
+	}
 	if _, err := w.f.WriteAt(fl.data, w.written); err != nil {
 		w.needReopen = true // no further flight starts before this one fails
 		return fmt.Errorf("write %s: %w", w.o.Path, err)
@@ -400,10 +420,11 @@ func (w *Writer) preallocate(end int64) {
 }
 
 // releasePrealloc gives back the blocks reserved past the last durable
-// byte before the active file is closed for good (truncating to the
-// current size frees blocks past it).
+// byte (truncating to the current size frees blocks past it), before the
+// active file is closed or a large group is appended. Nothing may be
+// written beyond the durable size.
 func (w *Writer) releasePrealloc() {
-	if w.f == nil || w.alloc <= w.size || w.needReopen || len(w.flights) > 0 {
+	if w.f == nil || w.alloc <= w.size || w.needReopen || w.written != w.size {
 		return
 	}
 	if err := w.f.Truncate(w.size); err != nil {

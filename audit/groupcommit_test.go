@@ -355,6 +355,46 @@ func TestZeroFilledTail(t *testing.T) {
 	}
 }
 
+// TestZerosBeforeUnacknowledgedRecords: reserved blocks that a crash left
+// unconverted read as zeros even when records after them reached the disk.
+// None of those records was acknowledged (acknowledgement is in file
+// order), so the writer cuts the log at the line the zeros start in,
+// documents the cut, and continues from the last whole record before it.
+func TestZerosBeforeUnacknowledgedRecords(t *testing.T) {
+	o := logOpts(t)
+	makeLog(t, o, 8)
+	b := readFile(t, o.Path)
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	keep := len(bytes.Join(lines[:5], nil))
+	// Record 6 is zeros from its second half on, records 7 and 8 intact.
+	mid := keep + len(lines[5])/2
+	copy(b[mid:keep+len(lines[5])], make([]byte, keep+len(lines[5])-mid))
+	os.WriteFile(o.Path, b, 0o600)
+
+	w := openT(t, o)
+	writeN(t, w, 100, 1)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := readFile(t, o.Path)
+	if !bytes.HasPrefix(after, b[:keep]) {
+		t.Fatal("records before the zeros were changed")
+	}
+	res := mustVerify(t, []string{o.Path}, VerifyOptions{})
+	if !res.Intact || res.LastSeq != 7 {
+		t.Fatalf("after reopen: %+v %v", res, res.Problem)
+	}
+	var repair *Record
+	Query(context.Background(), []string{o.Path}, Filter{Kinds: []string{KindConfig}}, func(_ []byte, r *Record) error {
+		repair = r
+		return nil
+	})
+	if repair == nil || repair.Seq != 6 || repair.Detail["truncated_at"] != strconv.Itoa(keep) ||
+		repair.Detail["truncated_bytes"] != strconv.Itoa(len(b)-keep) {
+		t.Fatalf("repair record: %+v", repair)
+	}
+}
+
 // TestZeroTailOnlyInLastFile: a rotated file never has reserved space
 // left in it, so zeros at its end are an incomplete file.
 func TestZeroTailOnlyInLastFile(t *testing.T) {
@@ -368,6 +408,33 @@ func TestZeroTailOnlyInLastFile(t *testing.T) {
 	os.WriteFile(files[0], append(b, 0, 0, 0), 0o600)
 	res := mustVerify(t, files, VerifyOptions{})
 	if res.Intact || !strings.Contains(res.Problem.Reason, "incomplete record") {
+		t.Fatalf("verify: %+v %v", res, res.Problem)
+	}
+}
+
+// TestLargeGroup: a group larger than maxInflightBytes (a batch backlog)
+// is written as one plain append, and the log stays whole.
+func TestLargeGroup(t *testing.T) {
+	o := logOpts(t)
+	o.Fsync = FsyncBatch
+	o.BatchInterval, o.BatchMax = time.Hour, 1<<30 // flushed by Close only
+	w := openT(t, o)
+	big := strings.Repeat("x", 4096)
+	n := maxInflightBytes/4096 + 16
+	for i := range n {
+		r := sample(i)
+		r.Detail = map[string]string{"pad": big}
+		if err := w.Write(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(o.Path); st.Size() <= maxInflightBytes {
+		t.Fatalf("log of %d bytes does not exercise a large group", st.Size())
+	}
+	if res := mustVerify(t, []string{o.Path}, VerifyOptions{}); !res.Intact || res.Records != uint64(n) {
 		t.Fatalf("verify: %+v %v", res, res.Problem)
 	}
 }

@@ -326,7 +326,20 @@ func scanActive(f file) (activeTail, error) {
 	if size == 0 {
 		return t, nil
 	}
-	nl, err := lastByte(f, size, '\n')
+	// Bytes after a zero byte are not trusted: a canonical record never
+	// holds one, and a crash can leave reserved blocks that were never
+	// converted as a run of zeros, even before later (unacknowledged)
+	// records; see maxInflightBytes for why the last maxInflightBytes are
+	// enough to look at. The line the first zero is in is cut with all
+	// that follows.
+	end, err := firstZero(f, max(0, size-maxInflightBytes), size)
+	if err != nil {
+		return t, err
+	}
+	if end < 0 {
+		end = size
+	}
+	nl, err := lastByte(f, end, '\n')
 	if err != nil {
 		return t, err
 	}
@@ -376,6 +389,23 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// firstZero returns the offset of the first zero byte in f[from:to), or -1.
+func firstZero(f file, from, to int64) (int64, error) {
+	const block = 1 << 20
+	buf := make([]byte, min(block, to-from))
+	for off := from; off < to; {
+		b := buf[:min(int64(len(buf)), to-off)]
+		if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+			return 0, err
+		}
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			return off + int64(i), nil
+		}
+		off += int64(len(b))
+	}
+	return -1, nil
 }
 
 // lastByte returns the offset of the last c in f[0:end), or -1.
