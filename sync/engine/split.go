@@ -18,11 +18,16 @@ import (
 // No service has a split API. Outlook and Graph clients end the original
 // series (its recurrence range ends the day before the split occurrence;
 // the exceptions after it vanish) and create a new series from the split
-// occurrence on; Google Calendar's UI puts an UNTIL on the original's RRULE
-// and creates a new event; Salesforce Lightning's "This and following
-// events" ends the original series and creates a new one. The engine sees
-// a changed master and a new one, in either order, possibly in different
-// passes.
+// occurrence on; Google's guide to recurring events ("Modifying all
+// following instances",
+// https://developers.google.com/workspace/calendar/api/guides/recurringevents)
+// puts an UNTIL on the original's RRULE and inserts a new recurring event,
+// as Calendar's UI does; Salesforce Lightning's "This and following events"
+// ends the original series and creates a new one (the REST API's
+// "Delete Lightning Experience Event Series" ends a series from an
+// occurrence on: DELETE /sobjects/Event/{id}/fromThisEventOnwards). The
+// engine sees a changed master and a new one, in either order, possibly in
+// different passes.
 //
 // The new series is a new item and is created as such: it is never
 // adopted by the original's pair (pairs are only made for items no pair
@@ -30,9 +35,10 @@ import (
 // that is already paired). The trap is the original: when its truncation
 // leaves it without an occurrence in the window (the split happened at the
 // first occurrence in the window), a SeriesCapable connector no longer
-// lists it (Graph reports "@removed" with reason "changed", which is not a
-// deletion), and the other side would keep the untruncated rule: every
-// later occurrence twice. So:
+// lists it (Graph's delta reports "@removed" with reason "changed": the
+// item left the view, it is not a deletion; Google's connector lists only
+// masters with an occurrence in the window), and the other side would keep
+// the untruncated rule: every later occurrence twice. So:
 //
 //   - the pair remembers which of its sides are series masters (seriesMark
 //     on the stored hash);
@@ -47,6 +53,10 @@ import (
 //     it is not listed, so a truncation that arrives after the new series
 //     (a later delta round, a client's failed or conflicting first try) is
 //     still seen. The watch ends when the master changes or at its deadline.
+//
+// A full listing (first pass, resync) already reads every paired item it
+// does not list. Pairs recorded before the series mark existed get it when
+// their side is next listed or read.
 const (
 	// seriesMark marks a side whose item is a series master.
 	seriesMark = "series:"
