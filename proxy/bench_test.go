@@ -254,3 +254,56 @@ func reportCPU(b *testing.B) func() {
 		}
 	}
 }
+
+// BenchmarkPoolGatewayMixed runs the direct exchange's pool under
+// concurrency: 16 parallel raw clients per CPU on the plain listener, half
+// GETs and half 1 KiB POSTs, through one destination whose raw upstream
+// keeps connections alive (so the pool is taken from and returned to by
+// every request).
+func BenchmarkPoolGatewayMixed(b *testing.B) {
+	h := newPKI(b)
+	cert := h.upCA.Issue(b, testpki.LeafOpts{DNS: []string{"graph.test.example"}}).TLS
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go rawServe(c, resp)
+		}
+	}()
+	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": netip.MustParseAddrPort(ln.Addr().String())}})
+	body := `{"displayName":"` + strings.Repeat("y", 1024-18) + `"}`
+	reqs := [][]byte{
+		[]byte("GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\nUser-Agent: bench\r\n\r\n"),
+		[]byte("POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nUser-Agent: bench\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + body),
+	}
+	b.SetParallelism(16)
+	defer reportCPU(b)()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", h.plain)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReaderSize(c, 8<<10)
+		for i := 0; pb.Next(); i++ {
+			if _, err := c.Write(reqs[i%2]); err != nil {
+				b.Error(err)
+				return
+			}
+			if n, err := rawReadResponse(br); err != nil || n != 1024 {
+				b.Errorf("response: %d bytes, %v", n, err)
+				return
+			}
+		}
+	})
+}

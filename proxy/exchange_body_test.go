@@ -359,9 +359,12 @@ func TestEarlyResponseToUnreadBody(t *testing.T) {
 	h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": ln}})
 	p := dialPlain(t, h)
 	body := strings.Repeat("z", 8<<20)
+	sent := make(chan struct{})
 	go func() {
+		defer close(sent)
 		io.WriteString(p.c, "POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body)
 	}()
+	defer func() { p.c.Close(); <-sent }() // the writer ends when the connection does
 	resp, got := p.response()
 	switch resp.StatusCode {
 	case http.StatusRequestEntityTooLarge:
