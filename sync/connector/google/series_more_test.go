@@ -297,3 +297,32 @@ func TestSeriesEmulatorFaults(t *testing.T) {
 		t.Fatalf("after the faults: %v", err)
 	}
 }
+
+// Recurrence lines come from the service: any lines either read as a
+// valid rule whose extra dates are keys of the series' kind, or leave the
+// master unreadable; never a panic.
+func FuzzSeriesRule(f *testing.F) {
+	f.Add("RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE;TZID=Europe/Berlin:20261109T090000", "RDATE:20261104T140000Z", false)
+	f.Add("RRULE:FREQ=DAILY;UNTIL=20261226", "EXDATE;VALUE=DATE:20261225", "RDATE;VALUE=DATE:20261231", true)
+	f.Fuzz(func(t *testing.T, a, b, c string, allDay bool) {
+		m := &calendar.Event{Start: &calendar.EventDateTime{DateTime: "2026-11-02T09:00:00+01:00", TimeZone: "Europe/Berlin"},
+			Recurrence: []string{a, b, c}}
+		if allDay {
+			m.Start = &calendar.EventDateTime{Date: "2026-11-02"}
+		}
+		r, _, ok := seriesRule(m)
+		if !ok {
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("read an invalid rule: %v", err)
+		}
+		for _, k := range r.RDates {
+			_, errT := time.Parse(time.RFC3339, k)
+			_, errD := time.Parse(time.DateOnly, k)
+			if (allDay && errD != nil) || (!allDay && errT != nil) {
+				t.Fatalf("extra date %q in a series with allDay=%v", k, allDay)
+			}
+		}
+	})
+}
