@@ -401,6 +401,12 @@ func fieldTarget(u *Node, class string) (prop, index string, err *ewsError) {
 		if prop != "" && !keys[index] {
 			return "", "", schemaErr("The 'FieldIndex' attribute is invalid - The value '%s' is invalid.", truncate(index, 40))
 		}
+	case path.Space == NSTypes && path.Local == "ExtendedFieldURI":
+		// One named property; the item then carries exactly that one.
+		if _, err := parseExtKey(path); err != nil {
+			return "", "", err
+		}
+		return "ExtendedProperty", "", nil
 	default:
 		return "", "", schemaErr("unsupported property path '%s'", truncate(path.Local, 40))
 	}
@@ -509,6 +515,13 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 					failed = errPropertyCount
 					break
 				}
+				if prop == "ExtendedProperty" {
+					want, _ := parseExtKey(u.Kids[0])
+					if _, ok := p.x.ext[want]; !ok || len(p.x.ext) != 1 {
+						failed = errPropertyCount
+						break
+					}
+				}
 				if prop == "PhysicalAddresses" {
 					if nerr := p.narrowPhysical(index, fieldURIOf(u.Kids[0])); nerr != nil {
 						failed = nerr
@@ -544,6 +557,10 @@ func (s *Server) updateItem(mb *mailbox, op *Node) (string, *ewsError) {
 					delete(next.phones, index)
 				case prop == "RequiredAttendees":
 					next.attendees = nil
+				case prop == "ExtendedProperty":
+					if k, kerr := parseExtKey(u.Kids[0]); kerr == nil && next.x != nil {
+						delete(next.x.ext, k)
+					}
 				case extProps[prop]:
 					deleteExtField(next, prop, index, fieldURIOf(u.Kids[0]))
 				default:

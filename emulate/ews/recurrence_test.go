@@ -332,3 +332,34 @@ func BenchmarkOccurrenceAt(b *testing.B) {
 		}
 	}
 }
+
+// SetItemField and DeleteItemField on one named extended property
+// (extendedfielduri) change only that property.
+func TestUpdateExtendedProperty(t *testing.T) {
+	e := newEnv(t, Options{})
+	id := createContactWithKey(t, e, "key-1", "Ann")
+	other := `<t:ExtendedFieldURI PropertySetId="2f98f854-a3ff-4ae6-b70a-fc40b568f277" PropertyName="Other" PropertyType="String"/>`
+	update := func(change string) []string {
+		t.Helper()
+		return e.call(t, alice, `<m:UpdateItem ConflictResolution="AlwaysOverwrite"><m:ItemChanges><t:ItemChange><t:ItemId Id="`+id+`"/><t:Updates>`+change+`</t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>`).codes(t)
+	}
+	if got := update(`<t:SetItemField>` + other + `<t:Contact><t:ExtendedProperty>` + other + `<t:Value>v</t:Value></t:ExtendedProperty></t:Contact></t:SetItemField>`); got[0] != "Success:NoError" {
+		t.Fatalf("set: %v", got)
+	}
+	x, err := e.srv.ItemExtras(id)
+	must(t, err)
+	if len(x.Extended) != 2 {
+		t.Fatalf("extended after set: %+v", x.Extended)
+	}
+	if got := update(`<t:SetItemField>` + other + `<t:Contact><t:ExtendedProperty>` + keyURI() + `<t:Value>k2</t:Value></t:ExtendedProperty></t:Contact></t:SetItemField>`); got[0] != "Error:ErrorIncorrectUpdatePropertyCount" {
+		t.Fatalf("mismatched property: %v", got)
+	}
+	if got := update(`<t:DeleteItemField>` + other + `</t:DeleteItemField>`); got[0] != "Success:NoError" {
+		t.Fatalf("delete: %v", got)
+	}
+	x, err = e.srv.ItemExtras(id)
+	must(t, err)
+	if len(x.Extended) != 1 || x.Extended[0].Value != "key-1" {
+		t.Fatalf("extended after delete: %+v", x.Extended)
+	}
+}
