@@ -55,7 +55,8 @@ func newEncoder() *encoder { return &encoder{} }
 // corpus tests pin the writer's bytes too.
 func (e *encoder) encode(dst []byte, r *Record) ([]byte, error) {
 	st := getLineState()
-	st.start(r, r.Seq)
+	st.prepare(r)
+	st.number(r.Seq)
 	dst = st.appendChained(dst, r, r.Prev)
 	putLineState(st)
 	return dst, nil
@@ -69,6 +70,8 @@ func (e *encoder) encode(dst []byte, r *Record) ([]byte, error) {
 // prev can be hashed early and the state simply continued later: the bytes
 // and the hash are exactly those of hashing the whole line at once.
 type lineState struct {
+	body []byte    // the record without seq and prev (encodeParts)
+	off  int       // where the seq goes in body
 	line []byte    // head, seq, rest, `,"prev":`
 	h    hash.Hash // SHA-256 over line
 	tail []byte    // scratch: the prev value and '}' (kept to not allocate)
@@ -76,21 +79,34 @@ type lineState struct {
 }
 
 var lineStates = sync.Pool{New: func() any {
-	return &lineState{line: make([]byte, 0, 1024), h: sha256.New(), tail: make([]byte, 0, 80), sum: make([]byte, 0, sha256.Size)}
+	return &lineState{body: make([]byte, 0, 1024), line: make([]byte, 0, 1024), h: sha256.New(), tail: make([]byte, 0, 80), sum: make([]byte, 0, sha256.Size)}
 }}
 
 func getLineState() *lineState { return lineStates.Get().(*lineState) }
 
 func putLineState(st *lineState) {
-	if cap(st.line) > 64<<10 {
-		st.line = make([]byte, 0, 1024) // do not pin one huge record's buffer
+	if cap(st.line) > 64<<10 || cap(st.body) > 64<<10 {
+		// Do not pin one huge record's buffers.
+		st.body, st.line = make([]byte, 0, 1024), make([]byte, 0, 1024)
 	}
 	lineStates.Put(st)
 }
 
-// start encodes r with seq up to its prev value and hashes those bytes.
-func (st *lineState) start(r *Record, seq uint64) {
-	st.line = encodeToPrev(st.line[:0], r, seq)
+// prepare encodes r without its seq and prev: everything that does not
+// depend on the chain, and everything that could go wrong with a record.
+// The writer calls it before it reserves a seq, so that a reserved seq is
+// always followed through (see Writer.accept).
+func (st *lineState) prepare(r *Record) {
+	st.body, st.off = encodeParts(st.body[:0], r)
+}
+
+// number puts seq into the prepared record and hashes the line up to its
+// prev value: byte copies and SHA-256 only.
+func (st *lineState) number(seq uint64) {
+	st.line = append(st.line[:0], st.body[:st.off]...)
+	st.line = strconv.AppendUint(st.line, seq, 10)
+	st.line = append(st.line, st.body[st.off:]...)
+	st.line = append(st.line, `,"prev":`...)
 	st.h.Reset()
 	st.h.Write(st.line)
 }
@@ -112,18 +128,18 @@ func (st *lineState) appendChained(dst []byte, r *Record, prev string) []byte {
 	return append(dst, "\"}\n"...)
 }
 
-// encodeToPrev appends to b the canonical line of r with seq, up to and
-// including the `,"prev":` key. It normalises r as the canonical form
-// requires (path without query, duration rounded).
-func encodeToPrev(b []byte, r *Record, seq uint64) []byte {
-	b = append(b, `{"time":"`...)
+// encodeParts appends to buf the canonical encoding of r without its seq
+// and prev: the line's head up to `"seq":`, then everything after the seq
+// up to (without) `,"prev"`. off is where the seq goes. It normalises r as
+// the canonical form requires (path without query, duration rounded).
+func encodeParts(buf []byte, r *Record) (body []byte, off int) {
+	b := append(buf, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","id":`...)
 	b = appendString(b, r.ID)
 	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = appendRest(b, r)
-	return append(b, `,"prev":`...)
+	off = len(b)
+	return appendRest(b, r), off
 }
 
 // appendRest encodes what follows seq, up to (without) prev.

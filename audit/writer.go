@@ -558,7 +558,7 @@ type chained struct {
 func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
 	// The lock is taken twice, briefly: once to reserve the record's seq
 	// (or refuse it), once to put it in the chain. Between the two, with
-	// the seq known, the whole line up to prev is encoded and hashed: only
+	// the seq known, the whole line up to prev is assembled and hashed: only
 	// prev, one final SHA-256 block and the copy into the buffer remain for
 	// the lock. Records are chained strictly in seq order: one that gets
 	// there before its predecessor is parked and chained by whoever chains
@@ -571,28 +571,32 @@ func (w *Writer) accept(r *Record) (g *group, seq uint64, herr, err error) {
 	if r.ID == "" {
 		r.ID = newID()
 	}
+	st := getLineState()
+	st.prepare(r)
 
 	w.mu.Lock()
 	if w.closed || w.closing {
 		w.mu.Unlock()
+		putLineState(st)
 		return nil, 0, nil, ErrClosed
 	}
 	if w.bufRecs+int(w.reserved-w.seq) >= w.o.MaxBacklog {
 		herr := w.healthErr
 		w.mu.Unlock()
+		putLineState(st)
 		if herr != nil {
 			return nil, 0, nil, fmt.Errorf("%w: %w", ErrBacklogFull, herr)
 		}
 		return nil, 0, nil, ErrBacklogFull
 	}
 	// From here on the record must reach the chain: a reserved seq that
-	// never did would stall every later record (and Close).
+	// never did would stall every later record (and Close). So the record
+	// was encoded before (prepare); what is left cannot fail.
 	w.reserved++
 	seq = w.reserved
 	w.mu.Unlock()
 
-	st := getLineState()
-	st.start(r, seq)
+	st.number(seq)
 
 	var res chained
 	w.mu.Lock()
