@@ -14,11 +14,13 @@
 // compiled *policy.Engine and an Injector (the credential broker, given the
 // proxy's token transport through Options.NewInjector).
 //
-// A client's bodiless GET, HEAD or OPTIONS runs in its connection's own
-// goroutine over a per-destination pool of verified upstream connections,
-// with the package's own request writer and strict response parser
-// (exchange.go); requests with a body and the gateway's own token requests
-// use net/http's Transport, dialled through the same TLS rules and guard.
+// Every client request, with or without a body, runs in its connection's
+// own goroutine over a per-destination pool of verified upstream
+// connections, with the package's own request writer and strict response
+// parser (exchange.go); a request is sent again after an upstream's close
+// only when that is safe (an idempotent method with its whole body, or no
+// byte of it sent). Only the gateway's own token requests use net/http's
+// Transport, dialled through the same TLS rules and guard.
 // A client connection keeps its per-request state (connState) from one
 // request to the next, so a kept-alive request allocates little.
 package proxy

@@ -208,3 +208,40 @@ func BenchmarkPoolGetPut(b *testing.B) {
 		}
 	})
 }
+
+// TestRetrySafe: the rule for sending a failed request again. A request
+// whose bytes may have reached the upstream is sent again only when its
+// method is idempotent and the connection was a reused one that closed
+// before answering; one of which no byte reached the connection may always
+// be sent again — but only while its body can be sent whole.
+func TestRetrySafe(t *testing.T) {
+	whole := &reqBody{r: eofReader{}, length: 3, all: true}
+	streamedUntouched := &reqBody{r: eofReader{}, length: 1 << 20}
+	streamedPartly := &reqBody{r: eofReader{}, length: 1 << 20, more: true}
+	for _, tc := range []struct {
+		name           string
+		method         string
+		body           *reqBody
+		notSent, stale bool
+		want           bool
+	}{
+		{"GET stale", "GET", nil, false, true, true},
+		{"GET failed otherwise", "GET", nil, false, false, false},
+		{"PUT stale whole body", "PUT", whole, false, true, true},
+		{"DELETE stale", "DELETE", nil, false, true, true},
+		{"POST stale", "POST", whole, false, true, false},
+		{"PATCH stale", "PATCH", whole, false, true, false},
+		{"POST stale no body", "POST", nil, false, true, false},
+		{"POST not sent", "POST", whole, true, false, true},
+		{"POST not sent stale", "POST", whole, true, true, true},
+		{"POST not sent streamed, nothing read past the first flush", "POST", streamedUntouched, true, false, true},
+		{"POST not sent but body read past it", "POST", streamedPartly, true, false, false},
+		{"PUT stale but body read past the first flush", "PUT", streamedPartly, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := retrySafe(tc.method, tc.body, tc.notSent, tc.stale); got != tc.want {
+				t.Fatalf("retrySafe = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
