@@ -153,8 +153,17 @@
 // BYSETPOS=n); the yearly patterns likewise with BYMONTH; NumberedRecurrence
 // → COUNT, EndDateRecurrence → UNTIL at the end of that date in the zone.
 // The zone is the master's StartTimeZone (a Windows id) as IANA through
-// the shared table of sync/connector/internal/mailfmt; an all-day series
-// is a series of dates (its zone only placed the midnights). Exceptions
+// the shared table of sync/connector/internal/mailfmt (written back as the
+// table's Windows id for the zone, or for a zone with the same offsets); an
+// all-day series is a series of dates, written as midnights of its zone.
+// Several RRULE spellings give one EWS pattern (FREQ=YEARLY and
+// BYMONTH=3;BYMONTHDAY=15 from 15 March), and a Windows id several IANA
+// names: a master syncgate wrote carries the rule and zone it was written
+// from in the String property RulePropertyName ("TZID=<zone>;<RRULE>", in
+// KeyPropertySetID, the property the Graph connector writes), which is read
+// back instead of EWS's spelling while the pattern and Windows zone are
+// still what it gives; an update that only respells the rule records the
+// spelling and leaves the pattern (and so the exceptions) alone. Exceptions
 // are read from ModifiedOccurrences and DeletedOccurrences, and only those
 // whose original start lies in the window (model.Recurrence.SplitExceptions):
 // each moved or edited one is read with GetItem on its OccurrenceItemId
@@ -164,9 +173,8 @@
 // engine skips it and says why).
 //
 // Writing: Create sends the master with its Recurrence, the first
-// occurrence as Start/End and the zone as StartTimeZone/EndTimeZone (the
-// configured TimeZone for all-day series, whose dates are written as its
-// midnights), then the window's exceptions: a cancelled occurrence is a
+// occurrence as Start/End, the zone as StartTimeZone/EndTimeZone and the
+// rule property, then the window's exceptions: a cancelled occurrence is a
 // DeleteItem of its OccurrenceItemId, a moved or edited one an UpdateItem
 // of it (Start, End, Subject, Location, Body; ConflictResolution
 // AutoResolve, no ChangeKey, as an occurrence's is its master's). Update
@@ -180,7 +188,8 @@
 // go back to the rule. A cancelled occurrence cannot be restored through
 // EWS: ErrUnsupported. A rule EWS cannot express exactly (e.g. MONTHLY
 // BYMONTHDAY=31, which skips short months; yearly with INTERVAL; several
-// ordinals; COUNT above 999) is ErrUnsupported, never flattened. Delete of
+// ordinals; COUNT above 999; extra dates, RDATE) or a zone without a
+// Windows id is ErrUnsupported, never flattened. Delete of
 // a master deletes the series. The idempotency key stays on the master.
 // Every occurrence call names the master's ItemId, which the gateway
 // checks against the ids it relayed to the subject (policy: an

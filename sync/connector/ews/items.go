@@ -47,6 +47,7 @@ func (f *fetched) changeKey() string {
 func readShape(kind model.Kind) itemShape {
 	sh := itemShape{BaseShape: "AllProperties", BodyType: "Text", Additional: &additionalProps{Extended: []extendedFieldURI{keyURI}}}
 	if kind == model.Events {
+		sh.Additional.Extended = append(sh.Additional.Extended, ruleURI)
 		sh.Additional.Fields = []fieldURI{{FieldURI: "calendar:StartTimeZone"}, {FieldURI: "calendar:EndTimeZone"},
 			{FieldURI: "calendar:Recurrence"}, {FieldURI: "calendar:ModifiedOccurrences"}, {FieldURI: "calendar:DeletedOccurrences"}}
 	}

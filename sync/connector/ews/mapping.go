@@ -15,9 +15,12 @@ import (
 const ewsTime = "2006-01-02T15:04:05Z"
 
 // keyOf returns the idempotency key among an item's extended properties.
-func (r *rItem) keyOf() string {
+func (r *rItem) keyOf() string { return r.extended(KeyPropertyName) }
+
+// extended returns the value of syncgate's named property name.
+func (r *rItem) extended(name string) string {
 	for _, p := range r.ExtendedProperty {
-		if strings.EqualFold(p.URI.PropertySetID, KeyPropertySetID) && p.URI.PropertyName == KeyPropertyName {
+		if strings.EqualFold(p.URI.PropertySetID, KeyPropertySetID) && p.URI.PropertyName == name {
 			return p.Value
 		}
 	}
@@ -417,7 +420,7 @@ func (c *Connector) newCalendarItem(e model.Event, key string) (*wCalendarItem, 
 		Subject:              strp(e.Subject),
 		Sensitivity:          sensitivity(e.Private),
 		Body:                 &wBody{BodyType: "Text", Text: e.Description},
-		ExtendedProperty:     &wExtendedProperty{URI: keyURI, Value: key},
+		ExtendedProperty:     []wExtendedProperty{{URI: keyURI, Value: key}},
 		Start:                start,
 		End:                  end,
 		IsAllDayEvent:        fmt.Sprint(e.AllDay),

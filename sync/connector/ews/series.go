@@ -25,6 +25,66 @@ import (
 // 1-based InstanceIndex, which the rule gives), so that the gateway checks
 // them against the master's id it relayed.
 
+// RulePropertyName names the String property (in KeyPropertySetID, the
+// property the Graph connector writes too) on a series master syncgate
+// wrote, holding the RRULE it was written from. Several RRULE spellings give
+// one EWS pattern (FREQ=YEARLY and FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=15 from
+// 15 March are one AbsoluteYearlyRecurrence); a master whose pattern still
+// is what that rule gives reads back as the rule as written, so a series
+// written from another end keeps its hash. A pattern changed in Outlook no
+// longer matches and reads as EWS spells it.
+const RulePropertyName = "SyncgateRule"
+
+var ruleURI = extendedFieldURI{PropertySetID: KeyPropertySetID, PropertyName: RulePropertyName, PropertyType: "String"}
+
+// ruleText is the rule property's value: the RRULE, after "TZID=<IANA
+// zone>;" when the series has a zone, since a Windows zone id names one of
+// several IANA zones (India Standard Time is Asia/Calcutta and
+// Asia/Kolkata).
+func ruleText(r *model.Recurrence) string {
+	n := r.Normalize()
+	if n.TimeZone == "" {
+		return n.RRULE()
+	}
+	return "TZID=" + n.TimeZone + ";" + n.RRULE()
+}
+
+// writtenRule returns the rule as syncgate wrote it when it still gives
+// the pattern EWS holds (r, read from it), else r.
+func (c *Connector) writtenRule(cal *rCalendarItem, e model.Event, r *model.Recurrence) *model.Recurrence {
+	text := cal.extended(RulePropertyName)
+	if text == "" {
+		return r
+	}
+	zone := r.TimeZone
+	if rest, ok := strings.CutPrefix(text, "TZID="); ok {
+		zone, text, _ = strings.Cut(rest, ";")
+	}
+	w, err := model.ParseRRULE(text, zone)
+	if err != nil {
+		return r
+	}
+	ea, eb := e, e
+	ea.Recurrence, eb.Recurrence = r, w
+	if !c.samePattern(ea, eb) {
+		return r
+	}
+	return w
+}
+
+// samePattern reports whether a and b are written as the same EWS
+// recurrence in the same zone.
+func (c *Connector) samePattern(a, b model.Event) bool {
+	ra, za, _, errA := c.recurrenceToEWS(a)
+	rb, zb, _, errB := c.recurrenceToEWS(b)
+	if errA != nil || errB != nil || za != zb {
+		return false
+	}
+	xa, err1 := xml.Marshal(ra)
+	xb, err2 := xml.Marshal(rb)
+	return err1 == nil && err2 == nil && string(xa) == string(xb)
+}
+
 // SupportsSeries implements connector.SeriesCapable.
 func (c *Connector) SupportsSeries() bool { return true }
 
@@ -82,10 +142,6 @@ func recurrenceFromEWS(rec *rRecurrence, zone string, allDay bool) (*model.Recur
 		return nil, fmt.Errorf("%w: time zone %q", model.ErrRecurrence, truncate(zone, 64))
 	}
 	r := &model.Recurrence{TimeZone: loc.String()}
-	if allDay {
-		// All-day occurrences are dates: the zone only placed their midnights.
-		r.TimeZone = ""
-	}
 	if v := strings.TrimSpace(pat.Interval); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -228,9 +284,22 @@ func (c *Connector) windowsZone(name string) (string, bool) {
 		return c.tzID, true
 	}
 	var hits []string
-	for win, iana := range mailfmt.WindowsZones() {
+	zones := mailfmt.WindowsZones()
+	for win, iana := range zones {
 		if iana == name {
 			hits = append(hits, win)
+		}
+	}
+	if len(hits) == 0 {
+		// Another name of a listed zone (Asia/Kolkata for Asia/Calcutta).
+		want, err := time.LoadLocation(name)
+		if err != nil {
+			return "", false
+		}
+		for win, iana := range zones {
+			if l, err := time.LoadLocation(iana); err == nil && sameZone(l, want) {
+				hits = append(hits, win)
+			}
 		}
 	}
 	if len(hits) == 0 {
@@ -238,6 +307,19 @@ func (c *Connector) windowsZone(name string) (string, bool) {
 	}
 	sort.Strings(hits)
 	return windowsCase(hits[0]), true
+}
+
+// sameZone reports whether a and b have the same offset every day from
+// 2010 to 2040, the years a series is written for.
+func sameZone(a, b *time.Location) bool {
+	for t := time.Date(2010, 1, 1, 12, 0, 0, 0, time.UTC); t.Year() < 2040; t = t.Add(24 * time.Hour) {
+		_, oa := t.In(a).Zone()
+		_, ob := t.In(b).Zone()
+		if oa != ob {
+			return false
+		}
+	}
+	return true
 }
 
 // windowsCase restores the spelling of a lower-cased Windows zone id.
@@ -267,7 +349,19 @@ func (c *Connector) recurrenceToEWS(e model.Event) (*wRecurrence, string, *time.
 	if err := r.Validate(); err != nil {
 		return unsupported(err.Error())
 	}
-	zoneID, loc := c.tzID, c.tz
+	if err := r.PatternOnly(); err != nil {
+		return unsupported(err.Error())
+	}
+	// The series zone: timed occurrences keep its wall clock, all-day
+	// ones are its midnights.
+	zoneID, ok := c.windowsZone(r.TimeZone)
+	if !ok {
+		return unsupported("time zone without a Windows id")
+	}
+	loc, ok := parseZone(zoneID)
+	if !ok {
+		return unsupported("time zone")
+	}
 	var first time.Time
 	if e.AllDay {
 		d, err := time.Parse(time.DateOnly, e.StartDate)
@@ -276,15 +370,6 @@ func (c *Connector) recurrenceToEWS(e model.Event) (*wRecurrence, string, *time.
 		}
 		first = d
 	} else {
-		id, ok := c.windowsZone(r.TimeZone)
-		if !ok {
-			return unsupported("time zone without a Windows id")
-		}
-		l, ok := parseZone(id)
-		if !ok {
-			return unsupported("time zone")
-		}
-		zoneID, loc = id, l
 		first = e.Start.In(loc)
 	}
 	pat := wPattern{Interval: max(r.Interval, 1)}
@@ -422,12 +507,10 @@ func (c *Connector) recurrenceToEWS(e model.Event) (*wRecurrence, string, *time.
 		return unsupported("COUNT above 999")
 	case r.Count > 0:
 		rng.XMLName, rng.NumberOfOccurrences = xmlT("NumberedRecurrence"), r.Count
+	case !r.Until.IsZero() && e.AllDay:
+		rng.XMLName, rng.EndDate = xmlT("EndDateRecurrence"), r.UntilDate()
 	case !r.Until.IsZero():
-		end := r.Until.In(loc)
-		if e.AllDay {
-			end = r.Until.UTC()
-		}
-		rng.XMLName, rng.EndDate = xmlT("EndDateRecurrence"), end.Format(time.DateOnly)
+		rng.XMLName, rng.EndDate = xmlT("EndDateRecurrence"), r.Until.In(loc).Format(time.DateOnly)
 	}
 	return &wRecurrence{Pattern: pat, Range: rng}, zoneID, loc, nil
 }
@@ -496,6 +579,7 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, cal *rCal
 	if rerr != nil {
 		return it, overlapsWindow(it.Event, s), nil
 	}
+	rec = c.writtenRule(cal, *it.Event, rec)
 	ev := it.Event
 	ev.Recurrence = rec
 	origs, oerr := ev.OriginalStarts(s.WindowStart, s.WindowEnd)
@@ -715,6 +799,7 @@ func (c *Connector) createSeries(ctx context.Context, s connector.Scope, key str
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	w.Recurrence = rec
+	w.ExtendedProperty = append(w.ExtendedProperty, wExtendedProperty{URI: ruleURI, Value: ruleText(e.Recurrence)})
 	w.StartTimeZone, w.EndTimeZone = &wTimeZone{ID: zoneID}, &wTimeZone{ID: zoneID}
 	req := createItemReq{SavedItemFolderID: folderRef{Folder: distinguishedFolderID{ID: "calendar"}}, SendMeetingInvitations: "SendToNone"}
 	req.Items.CalendarItem = w
@@ -766,8 +851,10 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, id, mar
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	w := was.Event
-	if w.Recurrence == nil || n.Recurrence.RRULE() != w.Recurrence.RRULE() || n.Recurrence.TimeZone != w.Recurrence.TimeZone ||
-		n.AllDay != w.AllDay || !n.Start.Equal(w.Start) || !n.End.Equal(w.End) || n.StartDate != w.StartDate || n.EndDate != w.EndDate {
+	setRule := setItemField{Extended: &ruleURI, Calendar: &wCalendarItem{ExtendedProperty: []wExtendedProperty{{URI: ruleURI, Value: ruleText(n.Recurrence)}}}}
+	switch {
+	case w.Recurrence == nil || !c.samePattern(*w, n) ||
+		n.AllDay != w.AllDay || !n.Start.Equal(w.Start) || !n.End.Equal(w.End) || n.StartDate != w.StartDate || n.EndDate != w.EndDate:
 		start, end, err := seriesTimes(n, loc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
@@ -778,7 +865,13 @@ func (c *Connector) updateSeries(ctx context.Context, s connector.Scope, id, mar
 			setCal("calendar:IsAllDayEvent", &wCalendarItem{IsAllDayEvent: fmt.Sprint(n.AllDay)}),
 			setCal("calendar:Recurrence", &wCalendarItem{Recurrence: rec}),
 			setCal("calendar:StartTimeZone", &wCalendarItem{StartTimeZone: &wTimeZone{ID: zoneID}}),
-			setCal("calendar:EndTimeZone", &wCalendarItem{EndTimeZone: &wTimeZone{ID: zoneID}}))
+			setCal("calendar:EndTimeZone", &wCalendarItem{EndTimeZone: &wTimeZone{ID: zoneID}}),
+			setRule)
+	case ruleText(n.Recurrence) != ruleText(w.Recurrence):
+		// The same pattern spelled otherwise (FREQ=YEARLY for an
+		// AbsoluteYearlyRecurrence): setting it again would drop the
+		// series' exceptions; only the spelling is recorded.
+		ups = append(ups, setRule)
 	}
 	if len(ups) > 0 {
 		req := updateItemReq{ConflictResolution: "NeverOverwrite", SendMeetingInvitationsOrCancellations: "SendToNone"}
@@ -934,7 +1027,11 @@ func (c *Connector) updateOccurrence(ctx context.Context, s connector.Scope, mas
 	if x.Description != "" {
 		occ.Description = x.Description
 	}
-	start, end, err := c.times(occ)
+	_, _, loc, err := c.recurrenceToEWS(e)
+	if err != nil {
+		return err
+	}
+	start, end, err := seriesTimes(occ, loc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -174,10 +174,18 @@ func TestSeriesPatterns(t *testing.T) {
 		{"daily with BYDAY", "FREQ=DAILY;BYDAY=MO"},
 		{"count beyond Exchange's", "FREQ=DAILY;COUNT=1200"},
 	}
+	unsupported = append(unsupported, struct{ name, rrule string }{"extra dates", "FREQ=WEEKLY;BYDAY=MO"}, struct{ name, rrule string }{"zone without a Windows id", "FREQ=DAILY"})
 	for _, tt := range unsupported {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, Options{})
-			in := series(t, tt.rrule, "UTC", "2026-11-02T09:00:00Z", time.Hour)
+			zone := "UTC"
+			if tt.name == "zone without a Windows id" {
+				zone = "Pacific/Chatham" // UTC+12:45, no Windows zone of the table
+			}
+			in := series(t, tt.rrule, zone, "2026-11-02T09:00:00Z", time.Hour)
+			if tt.name == "extra dates" {
+				in.Event.Recurrence.RDates = []string{"2026-11-05T09:00:00Z"}
+			}
 			if _, err := e.c.Create(e.ctx, yearS, "key-u", in); !errors.Is(err, connector.ErrUnsupported) {
 				t.Fatalf("want ErrUnsupported, got %v", err)
 			}
@@ -249,10 +257,11 @@ func TestSeriesFromMailbox(t *testing.T) {
 	}
 }
 
-// An all-day series keeps its dates both ways.
+// An all-day series keeps its dates both ways; its occurrences are
+// midnights of the series zone.
 func TestAllDaySeries(t *testing.T) {
-	e := newEnv(t, Options{TimeZone: "W. Europe Standard Time"})
-	r, err := model.ParseRRULE("FREQ=WEEKLY;BYDAY=FR;COUNT=30", "")
+	e := newEnv(t, Options{})
+	r, err := model.ParseRRULE("FREQ=WEEKLY;BYDAY=FR;COUNT=30", "Europe/Berlin")
 	must(t, err)
 	r.Exceptions = []model.Exception{{OriginalStart: "2026-11-27", Cancelled: true}}
 	in := &model.Item{Event: &model.Event{Subject: "Home office", AllDay: true, StartDate: "2026-11-06", EndDate: "2026-11-07", Series: "master", Recurrence: r}}

@@ -195,11 +195,12 @@ type updates struct {
 }
 
 type setItemField struct {
-	XMLName  xml.Name         `xml:"http://schemas.microsoft.com/exchange/services/2006/types SetItemField"`
-	Field    *fieldURI        `xml:"http://schemas.microsoft.com/exchange/services/2006/types FieldURI,omitempty"`
-	Indexed  *indexedFieldURI `xml:"http://schemas.microsoft.com/exchange/services/2006/types IndexedFieldURI,omitempty"`
-	Contact  *wContact        `xml:"http://schemas.microsoft.com/exchange/services/2006/types Contact,omitempty"`
-	Calendar *wCalendarItem   `xml:"http://schemas.microsoft.com/exchange/services/2006/types CalendarItem,omitempty"`
+	XMLName  xml.Name          `xml:"http://schemas.microsoft.com/exchange/services/2006/types SetItemField"`
+	Field    *fieldURI         `xml:"http://schemas.microsoft.com/exchange/services/2006/types FieldURI,omitempty"`
+	Indexed  *indexedFieldURI  `xml:"http://schemas.microsoft.com/exchange/services/2006/types IndexedFieldURI,omitempty"`
+	Extended *extendedFieldURI `xml:"http://schemas.microsoft.com/exchange/services/2006/types ExtendedFieldURI,omitempty"`
+	Contact  *wContact         `xml:"http://schemas.microsoft.com/exchange/services/2006/types Contact,omitempty"`
+	Calendar *wCalendarItem    `xml:"http://schemas.microsoft.com/exchange/services/2006/types CalendarItem,omitempty"`
 }
 
 type deleteItemField struct {
@@ -273,19 +274,19 @@ type wTimeZone struct {
 }
 
 type wCalendarItem struct {
-	Subject              *string            `xml:"http://schemas.microsoft.com/exchange/services/2006/types Subject,omitempty"`
-	Sensitivity          string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types Sensitivity,omitempty"`
-	Body                 *wBody             `xml:"http://schemas.microsoft.com/exchange/services/2006/types Body,omitempty"`
-	Categories           *wStrings          `xml:"http://schemas.microsoft.com/exchange/services/2006/types Categories,omitempty"`
-	ExtendedProperty     *wExtendedProperty `xml:"http://schemas.microsoft.com/exchange/services/2006/types ExtendedProperty,omitempty"`
-	Start                string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types Start,omitempty"`
-	End                  string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types End,omitempty"`
-	IsAllDayEvent        string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types IsAllDayEvent,omitempty"`
-	LegacyFreeBusyStatus string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types LegacyFreeBusyStatus,omitempty"`
-	Location             *string            `xml:"http://schemas.microsoft.com/exchange/services/2006/types Location,omitempty"`
-	Recurrence           *wRecurrence       `xml:"http://schemas.microsoft.com/exchange/services/2006/types Recurrence,omitempty"`
-	StartTimeZone        *wTimeZone         `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartTimeZone,omitempty"`
-	EndTimeZone          *wTimeZone         `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndTimeZone,omitempty"`
+	Subject              *string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types Subject,omitempty"`
+	Sensitivity          string              `xml:"http://schemas.microsoft.com/exchange/services/2006/types Sensitivity,omitempty"`
+	Body                 *wBody              `xml:"http://schemas.microsoft.com/exchange/services/2006/types Body,omitempty"`
+	Categories           *wStrings           `xml:"http://schemas.microsoft.com/exchange/services/2006/types Categories,omitempty"`
+	ExtendedProperty     []wExtendedProperty `xml:"http://schemas.microsoft.com/exchange/services/2006/types ExtendedProperty,omitempty"`
+	Start                string              `xml:"http://schemas.microsoft.com/exchange/services/2006/types Start,omitempty"`
+	End                  string              `xml:"http://schemas.microsoft.com/exchange/services/2006/types End,omitempty"`
+	IsAllDayEvent        string              `xml:"http://schemas.microsoft.com/exchange/services/2006/types IsAllDayEvent,omitempty"`
+	LegacyFreeBusyStatus string              `xml:"http://schemas.microsoft.com/exchange/services/2006/types LegacyFreeBusyStatus,omitempty"`
+	Location             *string             `xml:"http://schemas.microsoft.com/exchange/services/2006/types Location,omitempty"`
+	Recurrence           *wRecurrence        `xml:"http://schemas.microsoft.com/exchange/services/2006/types Recurrence,omitempty"`
+	StartTimeZone        *wTimeZone          `xml:"http://schemas.microsoft.com/exchange/services/2006/types StartTimeZone,omitempty"`
+	EndTimeZone          *wTimeZone          `xml:"http://schemas.microsoft.com/exchange/services/2006/types EndTimeZone,omitempty"`
 }
 
 // wRecurrence is a t:Recurrence: one pattern, one range. The pattern's
