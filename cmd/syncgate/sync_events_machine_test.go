@@ -15,9 +15,11 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/syncgate/syncgate/emulate"
+	emuews "github.com/syncgate/syncgate/emulate/ews"
 	"github.com/syncgate/syncgate/sync/connector"
 	"github.com/syncgate/syncgate/sync/connector/ews"
 	"github.com/syncgate/syncgate/sync/connector/google"
+	"github.com/syncgate/syncgate/sync/connector/graph"
 	"github.com/syncgate/syncgate/sync/engine"
 	syncgw "github.com/syncgate/syncgate/sync/gateway"
 	"github.com/syncgate/syncgate/sync/model"
@@ -83,7 +85,8 @@ func TestSyncEventsMachineThroughGateway(t *testing.T) {
 					GuardPercent: 100, GuardMin: 1 << 20,
 				}
 				if connector.SupportsSeries(base.CRM) && connector.SupportsSeries(base.Mail) {
-					ks.Series = rapid.Bool().Draw(rtt, "series")
+					// Mostly on: the series actions are most of the machine.
+					ks.Series = rapid.IntRange(0, 3).Draw(rtt, "seriesOff") != 0
 				}
 				m := newEvMachine(user, engine.Job{User: user, Kind: model.Events, CRM: base.CRM, Mail: base.Mail, Settings: ks}, rt.eng)
 				m.stats, m.emu = stats[mb], st.set
@@ -313,6 +316,17 @@ func (m *evMachine) pick(rt *rapid.T, side model.Side, series bool) *model.Item 
 }
 
 func (m *evMachine) write(rt *rapid.T, side model.Side, it, c *model.Item, cancel bool) {
+	m.note(rt, side, it, c, cancel)
+	got, err := m.conn(side).Update(m.ctx(), m.scope(), it.ID, it.Marker, c)
+	if err != nil {
+		rt.Fatalf("update %q in %s: %v", it.Event.Subject, side, err)
+	}
+	rt.Logf("%s: updated %s: %s", side, it.ID, describe(got.Event))
+}
+
+// note records that a person changes it into c (or skips the change, see
+// restoreGuard).
+func (m *evMachine) note(rt *rapid.T, side model.Side, it, c *model.Item, cancel bool) {
 	if it.Event.Recurrence != nil {
 		m.restoreGuard(rt, side, it, cancel)
 	}
@@ -324,11 +338,6 @@ func (m *evMachine) write(rt *rapid.T, side model.Side, it, c *model.Item, cance
 			m.privCopy[b] = true
 		}
 	}
-	got, err := m.conn(side).Update(m.ctx(), m.scope(), it.ID, it.Marker, c)
-	if err != nil {
-		rt.Fatalf("update %q in %s: %v", it.Event.Subject, side, err)
-	}
-	rt.Logf("%s: updated %s: %s", side, it.ID, describe(got.Event))
 }
 
 // update edits any event as a person would: rename, make private or
@@ -408,8 +417,99 @@ func (m *evMachine) except(rt *rapid.T, side model.Side, cancel bool) {
 	}
 	c := it.Clone()
 	c.Event.Recurrence.Exceptions = append(c.Event.Recurrence.Exceptions, x)
+	what := map[bool]string{true: "cancel occurrence", false: "move occurrence"}[cancel]
+	if rapid.Bool().Draw(rt, "inTheirApp") {
+		m.note(rt, side, it, c, cancel)
+		if m.inTheirApp(rt, side, it, x) {
+			rt.Logf("%s: %s %s of %s in the service's own app", side, what, k, it.ID)
+			m.stats[what+" in the service"]++
+			return
+		}
+	}
 	m.write(rt, side, it, c, cancel)
-	m.stats[map[bool]string{true: "cancel occurrence", false: "move occurrence"}[cancel]]++
+	m.stats[what]++
+}
+
+// inTheirApp cancels or moves occurrence x of series it the way a person
+// does in the service's own client (the emulators' admin calls, which act
+// as that client), not through the connector: Salesforce deletes the
+// occurrence record, Outlook on Graph deletes or moves the instance,
+// Google Calendar deletes the instance, Outlook on Exchange deletes or
+// edits the occurrence. It reports false where there is no such call.
+func (m *evMachine) inTheirApp(rt *rapid.T, side model.Side, it *model.Item, x model.Exception) bool {
+	orig, err := time.Parse(time.RFC3339, x.OriginalStart)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	var werr error
+	switch {
+	case side == model.CRM:
+		if !x.Cancelled {
+			return false
+		}
+		id := ""
+		for _, o := range m.emu.Salesforce.Occurrences(it.ID) {
+			if st, ok := o["StartDateTime"].(time.Time); ok && st.Equal(orig) {
+				id, _ = o["Id"].(string)
+			}
+		}
+		if id == "" {
+			rt.Fatalf("Salesforce holds no occurrence record of %s at %s", it.ID, x.OriginalStart)
+		}
+		werr = m.emu.Salesforce.CancelOccurrence(m.user, id)
+	case m.mailKind() == "graph":
+		occ := it.ID + "." + orig.UTC().Format("20060102T150405Z")
+		if x.Cancelled {
+			werr = m.emu.Microsoft.DeleteEvent(m.user, occ)
+		} else {
+			_, werr = m.emu.Microsoft.UpdateEvent(m.user, occ, map[string]any{
+				"start": map[string]any{"dateTime": x.Start.UTC().Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+				"end":   map[string]any{"dateTime": x.End.UTC().Format("2006-01-02T15:04:05"), "timeZone": "UTC"}})
+		}
+	case m.mailKind() == "google":
+		if !x.Cancelled {
+			return false
+		}
+		werr = m.emu.Google.DeleteEvent(m.user, it.ID+"_"+orig.UTC().Format("20060102T150405Z"))
+	case m.mailKind() == "ews":
+		occ, err := m.emu.EWS.Occurrences(it.ID, orig.Add(-time.Minute), orig.Add(time.Minute))
+		if err != nil {
+			rt.Fatalf("EWS occurrences of %s: %v", it.ID, err)
+		}
+		idx := 0
+		for _, o := range occ {
+			if o.OriginalStart.Equal(orig) {
+				idx = o.Index
+			}
+		}
+		if idx == 0 {
+			rt.Fatalf("EWS holds no occurrence of %s at %s", it.ID, x.OriginalStart)
+		}
+		if x.Cancelled {
+			werr = m.emu.EWS.DeleteOccurrence(it.ID, idx)
+		} else {
+			_, werr = m.emu.EWS.ModifyOccurrence(it.ID, idx, emuews.OccurrenceEdit{Start: x.Start, End: x.End})
+		}
+	default:
+		return false
+	}
+	if werr != nil {
+		rt.Fatalf("%s: %v", side, werr)
+	}
+	return true
+}
+
+// mailKind names the job's mailbox service.
+func (m *evMachine) mailKind() string {
+	switch m.job.Mail.(type) {
+	case *google.Connector:
+		return "google"
+	case *ews.Connector:
+		return "ews"
+	case *graph.Connector:
+		return "graph"
+	}
+	return ""
 }
 
 // restoreGuard skips the edits after which the engine would write a
