@@ -169,17 +169,20 @@ type EWSRequest struct {
 	FolderRefs []EWSFolderRef
 	// HasSavedItemFolder is set when the operation has a SavedItemFolderId.
 	HasSavedItemFolder bool
-	// ItemIDs are the Id of every t:ItemId in the Body (ChangeKey dropped).
+	// ItemIDs are the Id of every t:ItemId in the Body (ChangeKey dropped)
+	// and the RecurringMasterId of every t:OccurrenceItemId: an occurrence
+	// is judged by its series master's relayed id.
 	ItemIDs []string
 	// TargetIDs are the items the operation acts on, in request order
 	// (m:ItemIds/t:ItemId, or m:ItemChanges/t:ItemChange/t:ItemId); the
-	// n-th response message answers the n-th target.
+	// n-th response message answers the n-th target. An occurrence target
+	// is its master's id prefixed with EWSOccurrenceTarget.
 	TargetIDs []string
 	// ItemClasses are CreateItem's items (children of m:Items): the local
 	// name for the types namespace, "{namespace}local" otherwise.
 	ItemClasses []string
 	// OtherIDs counts item references the gateway cannot tie to a folder
-	// (OccurrenceItemId, RecurringMasterItemId, ReferenceItemId, ...).
+	// (RecurringMasterItemId, ReferenceItemId, ...); any is refused.
 	OtherIDs int
 	// ItemFolders is filled by EWSItems.Resolve, not by the parser: the
 	// folder each known ItemIDs entry was relayed from for this subject.
