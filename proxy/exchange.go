@@ -67,7 +67,7 @@ type upConn struct {
 
 	cw        countWriter // under bw: counts what reached the connection
 	cancelled atomic.Bool // the request's context ended (see setDeadline)
-	cancel    func()      // made once: the context watch, without a closure per request
+	cancel    func()      // made once: cuts the connection when the request's context ends
 	idlec     idleCheck   // the non-blocking close check (idle_unix.go)
 }
 
@@ -298,6 +298,40 @@ func retrySafe(method string, body *reqBody, notSent, stale bool) bool {
 	return notSent || stale && idempotent(method)
 }
 
+// upWatch ties a client connection's context (the server's: it ends at
+// shutdown) to the upstream connection its current request uses, so that
+// its reads and writes are cut then. It is registered once per client
+// connection, not once per request. Exactly one of the watch and the
+// request's release takes an armed connection: one the watch fired on is
+// closed, never pooled.
+type upWatch struct {
+	ctx  context.Context
+	cur  atomic.Pointer[upConn]
+	stop func() bool
+}
+
+func (w *upWatch) init(ctx context.Context) {
+	w.ctx = ctx
+	w.stop = context.AfterFunc(ctx, w.fire)
+}
+
+func (w *upWatch) fire() {
+	if c := w.cur.Swap(nil); c != nil {
+		c.cancel()
+	}
+}
+
+// arm watches c; a context that has already ended cuts it at once.
+func (w *upWatch) arm(c *upConn) {
+	w.cur.Store(c)
+	if w.ctx.Err() != nil {
+		w.fire()
+	}
+}
+
+// disarm stops watching c and reports whether the watch had not fired on it.
+func (w *upWatch) disarm(c *upConn) bool { return w.cur.CompareAndSwap(c, nil) }
+
 // errStaleConn: a reused connection failed before any response byte came.
 var errStaleConn = errors.New("upstream closed an idle connection")
 
@@ -308,11 +342,11 @@ var errClosedUnanswered = errors.New("upstream closed the connection without ans
 // exchange sends out (with body, if any) to the destination and reads the
 // response head. deadline bounds the whole exchange (the client request's
 // timeout); the response head must come within the upstream timeout of the
-// request's end. The returned stop ends the context watch: false when it
-// already fired.
-func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, out *http.Request, body *reqBody, deadline time.Time) (*http.Response, *upConn, func() bool, error) {
+// request's end. w watches the client connection's context: the returned
+// connection is armed in it until its body is released.
+func (u *upstreams) exchange(ctx context.Context, w *upWatch, d *policy.Dest, addr string, out *http.Request, body *reqBody, deadline time.Time) (*http.Response, *upConn, error) {
 	if err := validHeader(out.Header); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	p := u.pool(d)
 	// A request that could not be sent again after a stale close is only
@@ -329,21 +363,21 @@ func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, o
 		if c == nil {
 			nc, err := u.dialTLS(ctx, d, addr)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 			c = u.newUpConn(nc.(*tls.Conn))
 		}
 		c.cancelled.Store(false)
-		stop := context.AfterFunc(ctx, c.cancel)
+		w.arm(c)
 		resp, err := u.roundTrip(c, out, body, deadline)
 		if err == nil {
 			c.used = true
-			return resp, c, stop, nil
+			return resp, c, nil
 		}
-		stop()
+		w.disarm(c)
 		c.tc.Close()
 		if body != nil && body.srcErr != nil {
-			return nil, nil, nil, err // the client's body failed: nothing to retry
+			return nil, nil, err // the client's body failed: nothing to retry
 		}
 		stale := errors.Is(err, errStaleConn)
 		if attempt == 0 && ctx.Err() == nil && retrySafe(out.Method, body, c.cw.n == 0, stale) {
@@ -352,7 +386,7 @@ func (u *upstreams) exchange(ctx context.Context, d *policy.Dest, addr string, o
 		if stale {
 			err = fmt.Errorf("%w: %w", errClosedUnanswered, err)
 		}
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 }
 
@@ -658,9 +692,9 @@ var chunkedTE = []string{"chunked"}
 // attachBody gives resp its body from c, which goes back to the pool once
 // the body has been read to its end (and the response allowed reuse), and
 // is closed otherwise.
-func (u *upstreams) attachBody(resp *http.Response, c *upConn, method string, p *connPool, addr string, stop func() bool) {
+func (u *upstreams) attachBody(resp *http.Response, c *upConn, method string, p *connPool, addr string, w *upWatch) {
 	// After a 101 the connection speaks another protocol: never reuse it.
-	b := &upBody{c: c, p: p, addr: addr, stop: stop, reuse: !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols}
+	b := &upBody{c: c, p: p, addr: addr, w: w, reuse: !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols}
 	switch {
 	case !bodyAllowed(method, resp.StatusCode):
 		b.r = eofReader{}
@@ -683,7 +717,7 @@ type upBody struct {
 	c     *upConn
 	p     *connPool
 	addr  string
-	stop  func() bool // stops the context watch; false when it fired
+	w     *upWatch // the client connection's context watch, armed with c
 	reuse bool
 	eof   bool
 	done  bool
@@ -725,8 +759,8 @@ func (b *upBody) release() error {
 		return nil
 	}
 	b.done = true
-	stopped := b.stop()
-	if b.eof && b.reuse && stopped && b.c.br.Buffered() == 0 {
+	watched := b.w.disarm(b.c)
+	if b.eof && b.reuse && watched && b.c.br.Buffered() == 0 {
 		_ = b.c.tc.SetDeadline(time.Time{})
 		b.p.put(b.addr, b.c, time.Now())
 		return nil
@@ -763,7 +797,7 @@ func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, o
 			}
 		}
 	}
-	resp, c, stop, err := u.exchange(ctx, fl.route, addr, out, rb, deadline)
+	resp, c, err := u.exchange(ctx, &cs.watch, fl.route, addr, out, rb, deadline)
 	if rb != nil {
 		// Whatever happened, the exchange is done with the client's body:
 		// relay decides whether what is left of it can be drained.
@@ -775,6 +809,6 @@ func (s *Server) forwardDirect(ctx context.Context, cs *connState, fl *flight, o
 	if err != nil {
 		return nil, nil, err
 	}
-	u.attachBody(resp, c, out.Method, u.pool(fl.route), addr, stop)
+	u.attachBody(resp, c, out.Method, u.pool(fl.route), addr, &cs.watch)
 	return resp, c, nil
 }

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -386,4 +387,51 @@ func earlyUpstream(t *testing.T, h *harness, resp string) netip.AddrPort {
 	t.Helper()
 	addr, _ := rawUpstream(t, h, resp, true)
 	return addr
+}
+
+// TestShutdownCutsUpstreamExchange: when the server's context ends, a
+// request waiting on a silent upstream (with or without a body) is cut at
+// once rather than at the upstream timeout, so Serve can return.
+func TestShutdownCutsUpstreamExchange(t *testing.T) {
+	for _, req := range []string{
+		"GET http://graph.test.example/ok HTTP/1.1\r\nHost: graph.test.example\r\nX-Req: slow\r\n\r\n",
+		"POST http://graph.test.example/upload HTTP/1.1\r\nHost: graph.test.example\r\nX-Req: slow\r\nContent-Length: 3\r\n\r\nabc",
+	} {
+		t.Run(req[:4], func(t *testing.T) {
+			h := newPKI(t)
+			got := make(chan struct{}, 1)
+			release := make(chan struct{})
+			up := newScriptUp(t, h, func(g gotReq) act {
+				got <- struct{}{}
+				<-release
+				return act{hangUp: true}
+			})
+			t.Cleanup(func() { close(release) }) // before the upstream's own cleanup waits for it
+			h.start(harnessOpts{policy: basePolicy, hosts: map[string]netip.AddrPort{"graph.test.example": up.addr}})
+			ln, err := proxy.ListenPlain("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			served := make(chan error, 1)
+			go func() { served <- h.srv.Serve(ctx, ln, true) }()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, req)
+			<-got // the upstream has the request and will not answer
+			cancel()
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(30 * time.Second): // the upstream timeout is 60s
+				t.Fatal("Serve did not return: the upstream exchange was not cut at shutdown")
+			}
+		})
+	}
 }

@@ -127,16 +127,25 @@ type connState struct {
 	authHost string
 	authPort int
 
-	rb reqBody // the direct exchange's view of the current request's body
+	rb    reqBody     // the direct exchange's view of the current request's body
+	body  limitedBody // the current request's body, when it has one
+	fixed fixedBody   // its Content-Length framing
+	watch upWatch     // cuts the upstream connection in use when ctx ends
 
 	upHost string // the last upstream host:port dialled for, and its address
 	upPort int
 	upAddr string
 }
 
+// newConnState makes a connection's state; its owner must call release.
 func newConnState(ctx context.Context) *connState {
-	return &connState{auditCtx: context.WithoutCancel(ctx)}
+	cs := &connState{auditCtx: context.WithoutCancel(ctx)}
+	cs.watch.init(ctx)
+	return cs
 }
+
+// release ends the connection's context watch.
+func (cs *connState) release() { cs.watch.stop() }
 
 // splitAuthority is policy.SplitHostPort with the connection's last answer
 // kept: a kept-alive connection sends the same authority again and again,
@@ -158,6 +167,7 @@ func (s *Server) serveHTTP(ctx context.Context, conn net.Conn, p *peer, tun *tun
 	br := bufio.NewReaderSize(conn, 16<<10)
 	bw := bufio.NewWriterSize(conn, 16<<10)
 	cs := newConnState(ctx)
+	defer cs.release()
 	for first := true; ; first = false {
 		if ctx.Err() != nil {
 			return
@@ -441,6 +451,12 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 		// upstream): the connection's own body value will do.
 		body = &cr.cs.noBody
 		*body = limitedBody{r: http.NoBody, max: s.limits.MaxBodyBytes}
+	} else if cr.cs != nil && !pr.Chunked {
+		// The connection's own values: a request is done with its body
+		// before the next request is read.
+		cr.cs.fixed = fixedBody{r: cr.br, left: pr.Length}
+		body = &cr.cs.body
+		*body = limitedBody{r: &cr.cs.fixed, max: s.limits.MaxBodyBytes}
 	} else {
 		body = newLimitedBody(bodyReader(cr.br, pr, s.limits.MaxHeaderBytes), s.limits.MaxBodyBytes)
 	}
@@ -614,11 +630,7 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 	// reading it all), it cannot be drained here: close after this response.
 	closeAfter := pr.Close || !body.released() || body.tooBig.Load() || body.failed.Load()
 	if !closeAfter && (pr.Length != 0 || body.r != http.NoBody) {
-		if _, err := io.Copy(io.Discard, io.LimitReader(body, 64<<10)); err != nil {
-			closeAfter = true
-		} else if n, _ := body.Read(make([]byte, 1)); n > 0 {
-			closeAfter = true
-		}
+		closeAfter = !s.drained(body)
 	}
 	chunked := false
 	length := int64(-1) // the Content-Length to send, if any
@@ -688,6 +700,24 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 	}
 	s.metrics.observe(fl.dest, decisionLabel(fl.rec.Decision), s.now().Sub(fl.start))
 	return !closeAfter
+}
+
+// drained reads what is left of a request body, up to 64 KiB, and reports
+// whether it ended there (so that the connection can carry another request).
+func (s *Server) drained(body io.Reader) bool {
+	buf := s.copyBufs.Get().(*[]byte)
+	defer s.copyBufs.Put(buf)
+	for total := 0; total <= 64<<10; {
+		n, err := body.Read(*buf)
+		total += n
+		if errors.Is(err, io.EOF) {
+			return total <= 64<<10
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // finishError finishes a client's refused request: the one audit record

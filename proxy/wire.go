@@ -220,7 +220,9 @@ func (p *parsedRequest) framing() error {
 	if hasCL {
 		var n int64 = -1
 		for _, v := range cl {
-			for _, f := range strings.Split(v, ",") {
+			for more := true; more; {
+				var f string
+				f, v, more = strings.Cut(v, ",")
 				f = strings.TrimSpace(f)
 				if f == "" || strings.TrimLeft(f, "0123456789") != "" || len(f) > 18 {
 					return badRequest("invalid Content-Length")
