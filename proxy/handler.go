@@ -440,6 +440,11 @@ func (s *Server) runClient(ctx context.Context, fl *flight, p *peer, cr *clientR
 	}
 	dest := fl.route
 
+	// Expect: 100-continue is answered here, once policy has allowed the
+	// request, and stripped (below): the gateway is the server that reads
+	// the content first, and may refuse without reading it (RFC 9110
+	// §10.1.1). The upstream is then sent the whole request at once and
+	// never asked for a 100 of its own.
 	if pr.Expect {
 		if _, err := cr.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil || cr.bw.Flush() != nil {
 			return nil, fail(0, "client went away before 100 Continue")
@@ -626,8 +631,8 @@ func (s *Server) relay(ctx context.Context, bw *bufio.Writer, fl *flight, pr *pa
 	delete(h, RequestIDHeader)
 	// The request body must be fully read before the connection can carry
 	// another request; if the upstream stopped reading early, close.
-	// If the transport still holds the body (the upstream answered before
-	// reading it all), it cannot be drained here: close after this response.
+	// What the upstream exchange left unread (it answered before the body
+	// ended) is drained here, up to a bound.
 	closeAfter := pr.Close || !body.released() || body.tooBig.Load() || body.failed.Load()
 	if !closeAfter && (pr.Length != 0 || body.r != http.NoBody) {
 		closeAfter = !s.drained(body)

@@ -319,9 +319,9 @@ func bodyReader(br *bufio.Reader, p *parsedRequest, maxTrailer int) io.Reader {
 }
 
 // limitedBody counts bytes and fails once more than max have been read, so a
-// chunked body cannot exceed the limit either. The upstream transport may
-// keep reading it from its own goroutine after RoundTrip returns, so the
-// counters are atomic and done tells when the transport has let go.
+// chunked body cannot exceed the limit either. The counters are atomic and
+// done tells when the reader has let go, for a reader that is not the
+// request's own goroutine (net/http's Transport reads from its own).
 type limitedBody struct {
 	r      io.Reader
 	max    int64
