@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncgate/syncgate/audit"
 	"github.com/syncgate/syncgate/certs"
+	"github.com/syncgate/syncgate/emulate/ews"
 	"github.com/syncgate/syncgate/sync/model"
 	"github.com/syncgate/syncgate/sync/state"
 )
@@ -77,8 +78,7 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 	if err != nil {
 		return err
 	}
-	// Series as one item where both ends can (Salesforce with Graph or
-	// Google); EWS skips them.
+	// Series as one item (every mailbox kind here supports them).
 	if p, ok := cfg.Profiles["default"]; ok && p.Events != nil {
 		p.Events.Series = "sync"
 	}
@@ -139,6 +139,9 @@ func runDemoSync(ctx context.Context, out io.Writer, st *demoStack, client *http
 		}
 	}
 	if err := demoSeries(ctx, out, client, graph); err != nil {
+		return err
+	}
+	if err := demoSeriesEWS(out, st.set.EWS); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nPass 2: incremental (each decision is one record in the sync audit)\n")
@@ -308,5 +311,40 @@ func demoSeries(ctx context.Context, out io.Writer, client *http.Client, graph s
 		return err
 	}
 	fmt.Fprintln(out, "  - Outlook: the user creates a weekly series (begun four weeks ago), moves next week's occurrence and cancels the one after")
+	return nil
+}
+
+// demoSeriesEWS: carol, in Outlook against Exchange on-premises (her own
+// client, so not through the gateway), keeps a weekly series on Tuesdays
+// 14:00 Berlin begun three weeks ago, moves next week's occurrence an hour
+// later and cancels the one after.
+func demoSeriesEWS(out io.Writer, x *ews.Server) error {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		return err
+	}
+	now := time.Now().In(berlin)
+	tue := time.Date(now.Year(), now.Month(), now.Day(), 14, 0, 0, 0, berlin)
+	for tue.Weekday() != time.Tuesday {
+		tue = tue.AddDate(0, 0, -1)
+	}
+	first := tue.AddDate(0, 0, -21)
+	const zone = "W. Europe Standard Time"
+	id, err := x.AddCalendarItemWith("carol@corp.example",
+		ews.CalendarItem{Subject: "Weekly forecast call", Start: first, End: first.Add(time.Hour)},
+		ews.Extras{Recurrence: &ews.Recurrence{Pattern: "Weekly", Interval: 1, DaysOfWeek: "Tuesday", FirstDayOfWeek: "Monday", StartDate: first.Format(time.DateOnly)},
+			StartTimeZone: zone, EndTimeZone: zone})
+	if err != nil {
+		return fmt.Errorf("demo EWS series: %w", err)
+	}
+	// Occurrence 1 is first, 4 this week's, 5 next week's, 6 the one after.
+	moved := tue.AddDate(0, 0, 7).Add(time.Hour)
+	if _, err := x.ModifyOccurrence(id, 5, ews.OccurrenceEdit{Start: moved, End: moved.Add(time.Hour)}); err != nil {
+		return fmt.Errorf("demo EWS series: %w", err)
+	}
+	if err := x.DeleteOccurrence(id, 6); err != nil {
+		return fmt.Errorf("demo EWS series: %w", err)
+	}
+	fmt.Fprintln(out, "  - Exchange (on-premises): carol creates a weekly series (begun three weeks ago), moves next week's occurrence and cancels the one after")
 	return nil
 }

@@ -25,6 +25,13 @@ func TestDemo(t *testing.T) {
 			t.Errorf("pass 3 wrote: %q", line)
 		}
 	}
+	// Pass 2 creates carol's Exchange series in Salesforce as one item (one
+	// create, no update or delete: the moved and the cancelled occurrence
+	// travel in it).
+	pass2 := text[strings.Index(text, "Pass 2"):strings.LastIndex(text, "Pass 3")]
+	if f := fieldsOf(pass2, "carol@corp.example  events"); len(f) < 5 || f[2] != "1" || f[3] != "0" || f[4] != "0" {
+		t.Errorf("pass 2 for carol's events: %q, want one create", f)
+	}
 	for _, want := range []string{
 		"Graph: alice's contacts, as alice           200 OK",
 		"Salesforce: SOQL for contacts, as alice     200 OK",
@@ -38,6 +45,7 @@ func TestDemo(t *testing.T) {
 		"delete    events    mail_to_crm  deleted in mail",
 		"Outlook: the user creates a weekly series (begun four weeks ago), moves next week's occurrence and cancels the one after",
 		"create    events    mail_to_crm  new in mail",
+		"Exchange (on-premises): carol creates a weekly series (begun three weeks ago), moves next week's occurrence and cancels the one after",
 		"records (one per item action, each naming its gateway calls), chain intact",
 		// The intercept CA vouches only for the demo policy's hosts.
 		"name constraints: permitted DNS corp.my.salesforce.com, graph.microsoft.com, login.microsoftonline.com",
@@ -73,4 +81,14 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s leaked", f)
 		}
 	}
+}
+
+// fieldsOf returns the fields of text's first line that starts with prefix.
+func fieldsOf(text, prefix string) []string {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return strings.Fields(line)
+		}
+	}
+	return nil
 }
