@@ -42,9 +42,13 @@
 //   - Events: https://learn.microsoft.com/graph/api/resources/event
 //     (type, seriesMasterId, originalStart, transactionId, changeKey,
 //     @odata.etag), https://learn.microsoft.com/graph/api/resources/patternedrecurrence
-//     (daily and weekly patterns; endDate, numbered and noEnd ranges are
-//     emulated, other pattern types are rejected with 400). A stale If-Match
-//     answers 412 ErrorIrresolvableConflict.
+//     (daily, weekly, and in monthly.go the monthly and yearly patterns;
+//     endDate, numbered and noEnd ranges are emulated, other pattern types
+//     are rejected with 400). isAllDay, as the event resource says, needs
+//     start and end at midnight in one time zone (400 otherwise); an
+//     all-day series' occurrences are whole days in the recurrence zone,
+//     also across a daylight saving change. A stale If-Match answers 412
+//     ErrorIrresolvableConflict.
 //   - Single-value extended properties on contacts and events (create and
 //     PATCH with singleValueExtendedProperties, $expand with $filter on id,
 //     list $filter=singleValueExtendedProperties/Any(…)):

@@ -395,6 +395,11 @@ func applyEventProps(it *item, p map[string]any) *apiError {
 	if en.Before(st) {
 		return errBadRequest("ErrorInvalidRequest", "Your request can't be completed. The end time must be at or after the start time.")
 	}
+	if allDay, _ := p["isAllDay"].(bool); allDay && !allDayTimes(st, en, stz, etz) {
+		// The event resource: with isAllDay "start and end time must be
+		// set to midnight and be in the same time zone".
+		return errBadRequest("ErrorInvalidRequest", "Your request can't be completed. An all-day event must start and end at midnight in one time zone.")
+	}
 	var rc *recurrence
 	if rv := p["recurrence"]; rv != nil {
 		if it.typ == "exception" {
@@ -413,6 +418,22 @@ func applyEventProps(it *item, p map[string]any) *apiError {
 		}
 	}
 	return nil
+}
+
+// allDayTimes reports whether [st, en) are midnights in one zone, as an
+// all-day event needs.
+func allDayTimes(st, en time.Time, stz, etz string) bool {
+	ls, err1 := loadZone(stz)
+	le, err2 := loadZone(etz)
+	if err1 != nil || err2 != nil || ls.String() != le.String() || !en.After(st) {
+		return false
+	}
+	for _, t := range []time.Time{st.In(ls), en.In(ls)} {
+		if h, m, s := t.Clock(); h != 0 || m != 0 || s != 0 || t.Nanosecond() != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (it *item) renderEvent() map[string]any {
@@ -474,10 +495,23 @@ func (m *item) renderOccurrence(t time.Time) map[string]any {
 	out["seriesMasterId"] = m.id
 	out["originalStart"] = isoTime(t)
 	out["start"] = formatDateTime(t)
-	out["end"] = formatDateTime(t.Add(m.end.Sub(m.start)))
+	out["end"] = formatDateTime(m.occurrenceEnd(t))
 	out["recurrence"] = nil
 	out["transactionId"] = nil
 	return out
+}
+
+// occurrenceEnd is the end of the occurrence starting at t: the master's
+// length, or for an all-day series as many midnights later in the series
+// zone (a day across a DST change is 23 or 25 hours).
+func (m *item) occurrenceEnd(t time.Time) time.Time {
+	if allDay, _ := m.props["isAllDay"].(bool); allDay && m.rec != nil {
+		loc := m.rec.loc
+		ls := t.In(loc)
+		days := int(m.end.Sub(m.start).Hours()/24 + 0.5)
+		return time.Date(ls.Year(), ls.Month(), ls.Day()+days, 0, 0, 0, 0, loc)
+	}
+	return t.Add(m.end.Sub(m.start))
 }
 
 // isOccurrence reports whether t is an original start of the series.
@@ -568,6 +602,12 @@ func (u *user) updateEvent(id string, body map[string]any, h http.Header, now ti
 		delete(base, "transactionId")
 		base["start"] = map[string]any{"dateTime": t.UTC().Format("2006-01-02T15:04:05"), "timeZone": "UTC"}
 		base["end"] = map[string]any{"dateTime": t.Add(m.end.Sub(m.start)).UTC().Format("2006-01-02T15:04:05"), "timeZone": "UTC"}
+		if allDay, _ := m.props["isAllDay"].(bool); allDay {
+			// An all-day occurrence keeps its midnights in the series zone.
+			loc := m.rec.loc
+			base["start"] = map[string]any{"dateTime": t.In(loc).Format("2006-01-02T15:04:05"), "timeZone": loc.String()}
+			base["end"] = map[string]any{"dateTime": m.occurrenceEnd(t).Format("2006-01-02T15:04:05"), "timeZone": loc.String()}
+		}
 		for k, v := range p {
 			base[k] = v
 		}
@@ -678,14 +718,13 @@ func (u *user) calendarView(ws, we time.Time, masters bool) []instance {
 			}
 		case "seriesMaster":
 			m := it
-			dur := m.end.Sub(m.start)
 			hit := false
 			m.rec.each(m.start, we, func(t time.Time) bool {
 				k := t.Unix()
 				if m.cancelled[k] || m.exceptions[k] != "" {
 					return true
 				}
-				if overlaps(t, t.Add(dur), ws, we) {
+				if overlaps(t, m.occurrenceEnd(t), ws, we) {
 					tt := t
 					out = append(out, instance{occurrenceID(m.id, t), m.seriesCK, t, func() map[string]any { return m.renderOccurrence(tt) }})
 					hit = true

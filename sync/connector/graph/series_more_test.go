@@ -299,3 +299,39 @@ func TestSeriesSpellingOnlyUpdate(t *testing.T) {
 		t.Fatalf("update reads back %s %+v", got.Event.Recurrence.RRULE(), got.Event.Recurrence.Exceptions)
 	}
 }
+
+// All-day occurrences on the days daylight saving changes (23 and 25
+// hours long in the series zone) keep their dates: Sunday series in
+// Berlin (29 March, 25 October) and Sydney (5 April, 4 October).
+func TestSeriesAllDayOverDSTDays(t *testing.T) {
+	e := newEnv(t, Options{Series: true})
+	for i, tz := range []string{"Europe/Berlin", "Australia/Sydney"} {
+		r, err := model.ParseRRULE("FREQ=WEEKLY;BYDAY=SU", tz)
+		must(t, err)
+		in := &model.Item{Event: &model.Event{Subject: "Sunday " + tz, AllDay: true, StartDate: "2026-03-01", EndDate: "2026-03-02",
+			Series: "master", Recurrence: r}}
+		got, err := e.c.Create(e.ctx, year2026, "dst-days-"+string(rune('a'+i)), in)
+		must(t, err)
+		if got.Hash() != in.Hash() || len(got.Event.Recurrence.Exceptions) != 0 {
+			t.Fatalf("%s: read back with exceptions %+v", tz, got.Event.Recurrence.Exceptions)
+		}
+		view, err := e.s.CalendarView(aliceID, year2026.WindowStart, year2026.WindowEnd)
+		must(t, err)
+		n := 0
+		for _, in := range view {
+			if in["seriesMasterId"] != got.ID {
+				continue
+			}
+			st, en := in["start"].(map[string]any), in["end"].(map[string]any)
+			sd, err1 := dateTimeTZ{st["dateTime"].(string), "UTC"}.civilDate(tz)
+			ed, err2 := dateTimeTZ{en["dateTime"].(string), "UTC"}.civilDate(tz)
+			if err1 != nil || err2 != nil || shiftDate(sd, "2026-03-01", "2026-03-02") != ed {
+				t.Fatalf("%s: occurrence %s..%s", tz, sd, ed)
+			}
+			n++
+		}
+		if n != 44 { // the Sundays from 1 March to 27 December
+			t.Fatalf("%s: %d occurrences", tz, n)
+		}
+	}
+}
