@@ -77,28 +77,63 @@ func (p *pass) changed(ctx context.Context, pr *state.Pair, src model.Side, it *
 		return p.record(ctx, Action{Action: ActSkip, Direction: dirTo(target), CRMID: crm, MailID: mail,
 			Reason: fmt.Sprintf("changed in %s; direction %s does not write %s", src, dir, target)})
 	}
-	return p.update(ctx, pr, src, it, "changed in "+string(src), 0)
+	return p.update(ctx, pr, src, it, "changed in "+string(src), upd{})
 }
 
-// update writes src's content over the target side of pr.
-func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *model.Item, reason string, depth int) error {
+// upd says how an update came about.
+type upd struct {
+	// cur is the target as this pass read it, if it did: a series written
+	// over it keeps its cancellations (see cancel.go) without reading the
+	// target again.
+	cur *model.Item
+	// depth counts re-reads after a conflict seen on write.
+	depth int
+	// back: writing a merged series back to the side it came from; it is
+	// not written back again.
+	back bool
+}
+
+// update writes src's content over the target side of pr. A series keeps
+// the target's cancellations (cancel.go).
+func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *model.Item, reason string, u upd) error {
 	target := src.Other()
 	ictx, cancel := p.itemCtx(ctx)
 	defer cancel()
 	ictx, calls := gateway.WithCalls(ictx)
-	in := &state.Intent{User: p.j.User, Kind: p.j.Kind, Op: state.OpUpdate, Target: target, PairID: pr.ID, SourceID: it.ID, Payload: payload(it)}
-	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error { return w.AddIntent(ctx, in) }); err != nil {
-		return fmt.Errorf("record intent: %w", err)
-	}
 	out, ph := p.outgoing(it)
 	if ph {
 		reason += "; written as a busy placeholder"
+	}
+	var kept []string
+	if isSeriesMaster(out) && p.seriesSync() {
+		cur := u.cur
+		if cur == nil {
+			var err error
+			cur, err = p.conn(target).Get(ictx, p.scope, idOf(pr, target))
+			switch {
+			case errors.Is(err, connector.ErrNotFound):
+				return p.recreate(ctx, pr, src, it, "target gone; the change wins")
+			case err != nil:
+				return fmt.Errorf("read %s series before writing it: %w", target, err)
+			}
+		}
+		out, kept = keepCancelled(out, cur, p.scope)
+		if len(kept) > 0 {
+			reason += fmt.Sprintf("; the %s's cancelled %s kept (a cancellation cannot be undone)", target, cancelledList(kept))
+		}
+		if out.Hash() == cur.Hash() {
+			return p.holds(ctx, pr, src, it, cur, ph, kept, reason, u)
+		}
+	}
+	in := &state.Intent{User: p.j.User, Kind: p.j.Kind, Op: state.OpUpdate, Target: target, PairID: pr.ID, SourceID: it.ID, Payload: payload(it)}
+	if err := p.e.Store.Tx(ictx, func(ctx context.Context, w state.Writer) error { return w.AddIntent(ctx, in) }); err != nil {
+		return fmt.Errorf("record intent: %w", err)
 	}
 	got, err := p.conn(target).Update(ictx, p.scope, idOf(pr, target), markerOf(pr, target), out)
 	crm, mail := ids(src, it.ID, idOf(pr, target))
 	switch {
 	case err == nil:
-	case errors.Is(err, connector.ErrConflict) && depth < 2:
+	case errors.Is(err, connector.ErrConflict) && u.depth < 2:
 		// The target moved since we read it: re-read and re-decide.
 		cur, gerr := p.conn(target).Get(ictx, p.scope, idOf(pr, target))
 		if derr := p.doneIntent(ictx, in); derr != nil {
@@ -111,7 +146,7 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 			return fmt.Errorf("re-read %s after conflict: %w", target, gerr)
 		case cur.Hash() == hashOf(pr, target):
 			setSide(pr, target, cur.ID, cur.Marker, stored(cur))
-			return p.update(ctx, pr, src, it, reason, depth+1)
+			return p.update(ctx, pr, src, it, reason, upd{cur: cur, depth: u.depth + 1, back: u.back})
 		default:
 			if src == model.CRM {
 				return p.conflict(ctx, pr, it, cur, "changed on both sides (seen on write)")
@@ -147,9 +182,48 @@ func (p *pass) update(ctx context.Context, pr *state.Pair, src model.Side, it *m
 		return err
 	}
 	if target == model.CRM {
-		return p.relate(ctx, got.ID, it.ID, out)
+		if err := p.relate(ctx, got.ID, it.ID, out); err != nil {
+			return err
+		}
 	}
-	return nil
+	return p.writeBack(ctx, pr, src, it, got, ph, kept, u)
+}
+
+// holds records that the target already holds what update would write
+// (the series with its own cancellations kept): no write. It happens when
+// a write was made but its commit lost, and when only what a placeholder
+// does not show changed.
+func (p *pass) holds(ctx context.Context, pr *state.Pair, src model.Side, it, cur *model.Item, ph bool, kept []string, reason string, u upd) error {
+	target := src.Other()
+	p.setRead(pr, src, it)
+	setSide(pr, target, cur.ID, cur.Marker, stored(cur))
+	if ph {
+		markPlaceholder(pr, target)
+	}
+	if err := p.e.Store.Tx(context.WithoutCancel(ctx), func(ctx context.Context, w state.Writer) error { return w.PutPair(ctx, pr) }); err != nil {
+		return fmt.Errorf("commit pair: %w", err)
+	}
+	delete(p.dirty, pr)
+	crm, mail := ids(src, it.ID, cur.ID)
+	p.res.Skipped++
+	if err := p.record(ctx, Action{Action: ActSkip, Direction: dirTo(target), CRMID: crm, MailID: mail,
+		Reason: reason + "; " + string(target) + " already holds it, nothing to write"}); err != nil {
+		return err
+	}
+	return p.writeBack(ctx, pr, src, it, cur, ph, kept, u)
+}
+
+// writeBack sends a series merged with the target's cancellations (kept)
+// back to src, the side it came from, in a two-way job, so both sides
+// converge; got is the target as written. A placeholder never flows back,
+// and the protected side of a one-way job is never written.
+func (p *pass) writeBack(ctx context.Context, pr *state.Pair, src model.Side, it, got *model.Item, ph bool, kept []string, u upd) error {
+	target := src.Other()
+	if len(kept) == 0 || ph || u.back || !p.j.Settings.Direction.Writes(src) || isPlaceholderSide(pr, src) || isPlaceholderSide(pr, target) {
+		return nil
+	}
+	return p.update(ctx, pr, target, got, fmt.Sprintf("the %s's cancelled %s written back to %s (a cancellation is kept on both sides)", target, cancelledList(kept), src),
+		upd{cur: it, back: true})
 }
 
 // conflict resolves a both-sides change; the loser is kept in the state.
@@ -174,7 +248,7 @@ func (p *pass) conflict(ctx context.Context, pr *state.Pair, crmIt, mailIt *mode
 	}
 	// The loser's current marker is what the write must match.
 	setSide(pr, win.Other(), loseIt.ID, loseIt.Marker, hashOf(pr, win.Other()))
-	return p.update(ctx, pr, win, winIt, "conflict: "+string(win)+" wins", 0)
+	return p.update(ctx, pr, win, winIt, "conflict: "+string(win)+" wins", upd{cur: loseIt})
 }
 
 func (p *pass) winner(crmIt, mailIt *model.Item) model.Side {

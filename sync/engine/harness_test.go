@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/internal/pgtest"
+	"github.com/syncgate/syncgate/sync/connector"
 	"github.com/syncgate/syncgate/sync/connector/memory"
 	"github.com/syncgate/syncgate/sync/model"
 	"github.com/syncgate/syncgate/sync/state"
@@ -74,6 +75,9 @@ type world struct {
 	audit *memAudit
 	eng   *Engine
 	user  string
+	// conns, when set, stand between the engine and the sides (a service
+	// that refuses some writes, see noRestore).
+	crmConn, mailConn connector.Connector
 }
 
 func newWorld(t testing.TB, st state.Store) *world {
@@ -85,7 +89,14 @@ func newWorld(t testing.TB, st state.Store) *world {
 
 func (w *world) job(kind model.Kind, ks KindSettings) Job {
 	ks.Enabled = true
-	return Job{User: w.user, Kind: kind, CRM: w.crm, Mail: w.mail, Settings: ks}
+	j := Job{User: w.user, Kind: kind, CRM: w.crm, Mail: w.mail, Settings: ks}
+	if w.crmConn != nil {
+		j.CRM = w.crmConn
+	}
+	if w.mailConn != nil {
+		j.Mail = w.mailConn
+	}
+	return j
 }
 
 func (w *world) pass(kind model.Kind, ks KindSettings) (Result, error) {

@@ -225,11 +225,11 @@ func (p *pass) link(ctx context.Context, crmIt, mailIt *model.Item, how string) 
 		if !rewrite || !p.j.Settings.Direction.Writes(evSide.Other()) {
 			return nil
 		}
-		evIt := crmIt
+		evIt, phIt := crmIt, mailIt
 		if evSide == model.Mail {
-			evIt = mailIt
+			evIt, phIt = mailIt, crmIt
 		}
-		return p.update(ctx, pr, evSide, evIt, "busy placeholder of a private event differs from it", 0)
+		return p.update(ctx, pr, evSide, evIt, "busy placeholder of a private event differs from it", upd{cur: phIt})
 	}
 	// Paired but different: settle it like a change on both sides. The
 	// stored hashes are the current ones, so the conflict writes once.

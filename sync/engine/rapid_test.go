@@ -180,7 +180,7 @@ func (m *machine) check(rt *rapid.T) {
 				rt.Fatalf("pair %d names a missing item (crm %v, mail %v)", p.ID, c != nil, mm != nil)
 			}
 			if c.Hash() != mm.Hash() {
-				rt.Fatalf("pair %d not converged: %+v %+v vs %+v %+v", p.ID, c.Contact, c.Event, mm.Contact, mm.Event)
+				rt.Fatalf("pair %d not converged: %s vs %s", p.ID, describeItem(c), describeItem(mm))
 			}
 		}
 	}
@@ -216,6 +216,22 @@ func (m *machine) check(rt *rapid.T) {
 	if !m.ks.Deletes && m.w.audit.count(ActDelete) != 0 {
 		rt.Fatal("a delete was propagated with deletes disabled")
 	}
+}
+
+// describeItem spells an item out, a series with its rule and exceptions.
+func describeItem(it *model.Item) string {
+	switch {
+	case it.Contact != nil:
+		return fmt.Sprintf("%s %+v", it.ID, *it.Contact)
+	case it.Event != nil && it.Event.Recurrence != nil:
+		e := *it.Event
+		r := e.Recurrence.Normalize()
+		e.Recurrence = nil
+		return fmt.Sprintf("%s %+v rule %s tz %q exceptions %+v", it.ID, e, r.RRULE(), r.TimeZone, r.Exceptions)
+	case it.Event != nil:
+		return fmt.Sprintf("%s %+v", it.ID, *it.Event)
+	}
+	return it.ID
 }
 
 func index(items []*model.Item) map[string]*model.Item {
