@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"testing"
@@ -14,9 +15,15 @@ import (
 // TestSeriesMachine is TestSyncMachine for events with series on both
 // ends: random single events and series (some begun long before the
 // window), cancelled and moved occurrences, renames and deletes on both
-// sides, injected crashes. Besides the machine's invariants: a pass never
-// deletes more items than people deleted (a cancelled occurrence is never
-// a delete).
+// sides, injected crashes. Both services refuse to restore a cancelled
+// occurrence (noRestore), as Salesforce, Graph and EWS do. Besides the
+// machine's invariants: a pass never deletes more items than people
+// deleted (a cancelled occurrence is never a delete); a cancelled
+// occurrence is never restored — the engine never asks a service to, no
+// write is refused, and every occurrence a person cancelled is still
+// cancelled while the series still has it — and the two sides of a
+// two-way pair converge however cancellations, moves, renames and
+// conflicts interleave.
 func TestSeriesMachine(t *testing.T) {
 	for _, sk := range stores {
 		t.Run(sk.name, func(t *testing.T) {
@@ -35,7 +42,8 @@ func TestSeriesMachine(t *testing.T) {
 				w.crm.Series, w.mail.Series = true, true
 				w.eng.Now = func() time.Time { return seriesNow }
 				w.user = "s" + strconv.Itoa(n) + "@corp.example"
-				m := &seriesMachine{machine: machine{w: w, ks: ks, kind: model.Events}}
+				m := &seriesMachine{machine: machine{w: w, ks: ks, kind: model.Events}, cancelled: map[string]map[string]bool{}}
+				m.crmGuard, m.mailGuard = guarded(w)
 				rt.Repeat(map[string]func(*rapid.T){
 					"crmCreate":  func(rt *rapid.T) { m.create(rt, model.CRM) },
 					"mailCreate": func(rt *rapid.T) { m.create(rt, model.Mail) },
@@ -65,6 +73,9 @@ type seriesMachine struct {
 	removes int
 	// pending are the second writes of splits made in two steps.
 	pending []func()
+	// cancelled are the occurrences people cancelled, by item id.
+	cancelled           map[string]map[string]bool
+	crmGuard, mailGuard *noRestore
 }
 
 func (m *seriesMachine) create(rt *rapid.T, s model.Side) {
@@ -113,6 +124,17 @@ func (m *seriesMachine) except(rt *rapid.T, s model.Side, cancel bool) {
 		rt.Skip("no occurrence in the window")
 	}
 	k := keys[rapid.IntRange(0, min(len(keys), 8)-1).Draw(rt, "occ")]
+	if cancels(it, k) {
+		// No service lets a person restore a cancelled occurrence (nor
+		// move it, which is the same).
+		rt.Skip("occurrence cancelled already")
+	}
+	if cancel {
+		if m.cancelled[it.ID] == nil {
+			m.cancelled[it.ID] = map[string]bool{}
+		}
+		m.cancelled[it.ID][occKey(k)] = true
+	}
 	x := model.Exception{OriginalStart: k, Cancelled: cancel}
 	if !cancel {
 		t0, _ := time.Parse(time.RFC3339, k)
@@ -190,6 +212,13 @@ func (m *seriesMachine) split(rt *rapid.T, s model.Side) {
 			if cur.ID == id && cur.Event.Recurrence != nil {
 				trunc, _ := splitAt(rt, cur, k, "", false)
 				side.Put(m.w.user, id, trunc)
+				// The occurrences from k on left with the rule, their
+				// cancellations with them.
+				for c := range m.cancelled[id] {
+					if c >= occKey(k) {
+						delete(m.cancelled[id], c)
+					}
+				}
 			}
 		}
 	}
@@ -233,5 +262,27 @@ func (m *seriesMachine) check(rt *rapid.T) {
 	}
 	if d := m.w.audit.count(ActDelete); d > m.removes {
 		rt.Fatalf("%d deletes for %d removals: a change was taken for a delete", d, m.removes)
+	}
+	m.checkCancelled(rt)
+}
+
+// checkCancelled: no cancelled occurrence was restored or asked to be.
+func (m *seriesMachine) checkCancelled(rt *rapid.T) {
+	for _, g := range []*noRestore{m.crmGuard, m.mailGuard} {
+		if rs := g.refusals(); len(rs) != 0 {
+			rt.Fatalf("the engine asked %s to restore cancelled occurrences: %v", g.Side(), rs)
+		}
+	}
+	if us, err := m.w.store.Unresolved(context.Background(), m.w.user, model.Events); err != nil || len(us) != 0 {
+		rt.Fatalf("unresolved %+v, %v", us, err)
+	}
+	for _, it := range append(m.w.crm.Live(m.w.user), m.w.mail.Live(m.w.user)...) {
+		for k := range m.cancelled[it.ID] {
+			// A split (or a rule the engine wrote over it) may have
+			// ended the series before k: then the occurrence is gone.
+			if isSeriesMaster(it) && isOccurrence(it.Event, k) && !cancels(it, k) {
+				rt.Fatalf("%s: the occurrence %s a person cancelled is back: %s", it.ID, k, describeItem(it))
+			}
+		}
 	}
 }

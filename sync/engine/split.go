@@ -234,6 +234,32 @@ func (p *pass) checkSeries(ctx context.Context, side model.Side, ch *connector.C
 	return nil
 }
 
+// watchNew watches the series masters first paired in this pass that
+// another series new in this pass may continue: a split whose original
+// and new series a pass sees for the first time together (made before
+// the pair existed) would otherwise never have its original read again
+// when its truncation later takes it out of the listing.
+func (p *pass) watchNew(fresh map[model.Side][]*model.Item) {
+	if !p.seriesSync() {
+		return
+	}
+	for side, items := range fresh {
+		for _, it := range items {
+			pr := p.pairOf(side, it.ID)
+			if pr == nil || !isSeriesMaster(it) || p.isTombstone(pr) {
+				continue
+			}
+			var news []*model.Item
+			for _, n := range items {
+				if n != it && isSeriesMaster(n) {
+					news = append(news, n)
+				}
+			}
+			p.watchIfContinued(pr, side, it, news)
+		}
+	}
+}
+
 // watchIfContinued watches side s of pr, whose unchanged master is it, when
 // one of the new series news may continue it.
 func (p *pass) watchIfContinued(pr *state.Pair, s model.Side, it *model.Item, news []*model.Item) {
