@@ -312,7 +312,7 @@ func (p *pass) run(ctx context.Context, force bool) error {
 	if err := p.newItems(ctx, newItems[model.CRM], newItems[model.Mail]); err != nil {
 		return err
 	}
-	p.watchNew(newItems)
+	p.watchListed(map[model.Side][]*model.Item{model.CRM: crmCh.Items, model.Mail: mailCh.Items}, newItems)
 	// Every decision is committed: now the cursors may move.
 	return p.e.Store.Tx(context.WithoutCancel(ctx), func(ctx context.Context, w state.Writer) error {
 		for pr, sides := range p.confirm {

@@ -234,28 +234,39 @@ func (p *pass) checkSeries(ctx context.Context, side model.Side, ch *connector.C
 	return nil
 }
 
-// watchNew watches the series masters first paired in this pass that
-// another series new in this pass may continue: a split whose original
-// and new series a pass sees for the first time together (made before
-// the pair existed) would otherwise never have its original read again
-// when its truncation later takes it out of the listing.
-func (p *pass) watchNew(fresh map[model.Side][]*model.Item) {
+// watchListed watches, once the pass decided, the paired series masters
+// it listed that a series new in this pass may continue. checkSeries
+// watches those listed unchanged; this covers the others: a master first
+// paired in this pass (a split made before either series was paired), and
+// one changed in this pass (a rename before a split, say), whose write or
+// new hash dropped the watch. Either would otherwise never be read again
+// when the split's truncation later takes it out of the listing.
+func (p *pass) watchListed(listed, fresh map[model.Side][]*model.Item) {
 	if !p.seriesSync() {
 		return
 	}
-	for side, items := range fresh {
+	for side, items := range listed {
+		var news []*model.Item
+		for _, n := range fresh[side] {
+			if isSeriesMaster(n) {
+				news = append(news, n)
+			}
+		}
+		if len(news) == 0 {
+			continue
+		}
 		for _, it := range items {
 			pr := p.pairOf(side, it.ID)
-			if pr == nil || !isSeriesMaster(it) || p.isTombstone(pr) {
+			if pr == nil || !isSeriesMaster(it) || p.isTombstone(pr) || !isSeriesSide(pr, side) {
 				continue
 			}
-			var news []*model.Item
-			for _, n := range items {
-				if n != it && isSeriesMaster(n) {
-					news = append(news, n)
+			others := make([]*model.Item, 0, len(news))
+			for _, n := range news {
+				if n.ID != it.ID {
+					others = append(others, n)
 				}
 			}
-			p.watchIfContinued(pr, side, it, news)
+			p.watchIfContinued(pr, side, it, others)
 		}
 	}
 }
