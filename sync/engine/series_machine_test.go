@@ -210,6 +210,12 @@ func (m *seriesMachine) split(rt *rapid.T, s model.Side) {
 		// changed it meanwhile), ended before k.
 		for _, cur := range side.Live(m.w.user) {
 			if cur.ID == id && cur.Event.Recurrence != nil {
+				if !isOccurrence(cur.Event, occKey(k)) {
+					// Ended before k meanwhile (an earlier split's
+					// truncation, synced or made here): ending it at k
+					// would extend it, which is no split.
+					return
+				}
 				trunc, _ := splitAt(rt, cur, k, "", false)
 				side.Put(m.w.user, id, trunc)
 				// The occurrences from k on left with the rule, their
