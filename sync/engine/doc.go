@@ -6,6 +6,12 @@
 // events, private events), write through the connectors, and record every
 // item action in the sync audit log.
 //
+// An event series syncs as one item, its master, and is written whole.
+// No service can restore a cancelled occurrence, so cancellations are
+// sticky: a series written to a side keeps that side's cancellations, and
+// in a two-way job the merged series flows back (cancel.go). Splits of a
+// series are followed by watching its master (split.go).
+//
 // Crash safety comes from three rules: an intent with an idempotency key is
 // durable before any remote create; a cursor is stored only after the pass
 // that read it committed every decision; and the key is derived from the
