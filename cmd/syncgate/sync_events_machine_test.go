@@ -705,7 +705,7 @@ func (m *evMachine) check(rt *rapid.T) {
 				rt.Fatalf("pair %d: placeholder %+v for %+v", p.ID, ph.Event, ev.Event)
 			}
 		default:
-			if m.comparable(c).Hash() != m.comparable(ml).Hash() {
+			if c.Hash() != ml.Hash() {
 				rt.Fatalf("pair %d not converged: crm %+v vs mail %+v", p.ID, c.Event, ml.Event)
 			}
 			if len(c.Event.Categories) > 0 || len(ml.Event.Categories) > 0 {
@@ -795,25 +795,6 @@ func (m *evMachine) check(rt *rapid.T) {
 			rt.Fatalf("%s's %s became %+v", o.side, o.base, it.Event)
 		}
 	}
-}
-
-// comparable is it as the mailbox can hold it. The Google connector
-// writes every event opaque or transparent (busy or free) and reads "oof"
-// only from eventType outOfOffice, so a CRM "OutOfOffice" event arrives as
-// busy and the pair's hashes differ for good (reported to the lead; the
-// engine keeps each side's hash, so nothing flaps).
-func (m *evMachine) comparable(it *model.Item) *model.Item {
-	if !m.mailCannotHoldOOF() || it.Event.ShowAs != "oof" {
-		return it
-	}
-	c := it.Clone()
-	c.Event.ShowAs = ""
-	return c
-}
-
-func (m *evMachine) mailCannotHoldOOF() bool {
-	_, ok := m.job.Mail.(*google.Connector)
-	return ok
 }
 
 // describe is an event for the log: enough to follow a failing sequence.

@@ -194,6 +194,13 @@ func (c *Connector) eventItem(owner string, ev *calendar.Event) (*model.Item, er
 		e.ShowAs = "oof"
 	case strings.EqualFold(ev.Transparency, "transparent"):
 		e.ShowAs = "free"
+	default:
+		// An opaque ordinary event: busy, unless the other side said
+		// tentative or out of office (kept in ShowAsProperty, see there).
+		switch v := privateProp(ev, ShowAsProperty); v {
+		case "tentative", "oof":
+			e.ShowAs = v
+		}
 	}
 	e.Categories = c.categoriesOf(ev)
 	e.Attendees = attendeesOf(owner, ev)
@@ -430,6 +437,9 @@ func (c *Connector) createEvent(ctx context.Context, s connector.Scope, key stri
 	if c.selected(it.Event) {
 		body.ExtendedProperties.Private[SelectedProperty] = "true"
 	}
+	if m := showAsMark(it.Event); m != "" {
+		body.ExtendedProperties.Private[ShowAsProperty] = m
+	}
 	const op = "google create event"
 	rctx := ctxFor(ctx, s)
 	ev, err := c.cal.Events.Insert(primary, body).SendUpdates(sendNone).Context(rctx).Do()
@@ -564,6 +574,12 @@ func (c *Connector) eventPatch(cur *calendar.Event, want *model.Event) (*calenda
 		}
 		changed = true
 	}
+	// Patch merges extendedProperties.private key by key, so the mark is
+	// cleared by writing it empty (read as no mark).
+	if want := showAsMark(&w); cur.EventType != "outOfOffice" && want != privateProp(cur, ShowAsProperty) {
+		p.ExtendedProperties = &calendar.EventExtendedProperties{Private: map[string]string{ShowAsProperty: want}}
+		changed = true
+	}
 	return p, changed, nil
 }
 
@@ -592,4 +608,26 @@ func (c *Connector) deleteEvent(ctx context.Context, s connector.Scope, id, mark
 		return mapErr(op, rctx, err, classWrite)
 	}
 	return nil
+}
+
+// ShowAsProperty is the private extended property that keeps a
+// "tentative" or "out of office" the other side gave an event. An ordinary
+// Google event is only opaque (busy) or transparent (free); a real
+// outOfOffice event is something else — it declines every meeting in its
+// time and exists only on primary calendars of some users
+// (https://developers.google.com/calendar/api/guides/calendar-status) — so
+// the CRM's out-of-office is written as a busy event carrying this mark,
+// and read back as out of office while the event stays opaque. A person
+// who makes it free in Google wins; an outOfOffice event made in Google
+// reads as out of office whatever the mark says.
+const ShowAsProperty = "syncgateShowAs"
+
+// showAsMark is the ShowAsProperty value for e: "" when Google's own
+// transparency says it all.
+func showAsMark(e *model.Event) string {
+	switch v := strings.ToLower(strings.TrimSpace(e.ShowAs)); v {
+	case "tentative", "oof":
+		return v
+	}
+	return ""
 }

@@ -385,6 +385,8 @@ func TestEventRoundTripHash(t *testing.T) {
 		{Subject: "Free", ShowAs: "free", Start: utc("2026-12-10T10:00:00Z"), End: utc("2026-12-10T11:00:00Z")},
 		{Subject: "Zero length", Start: utc("2026-12-11T10:00:00Z"), End: utc("2026-12-11T10:00:00Z")},
 		{Subject: "All day", AllDay: true, StartDate: "2026-12-12", EndDate: "2026-12-13", Private: true, ShowAs: "free"},
+		{Subject: "Out of office", ShowAs: "oof", Start: utc("2026-12-13T10:00:00Z"), End: utc("2026-12-13T18:00:00Z")},
+		{Subject: "Tentative", ShowAs: "tentative", Start: utc("2026-12-14T10:00:00Z"), End: utc("2026-12-14T11:00:00Z")},
 	}
 	written := map[string]string{}
 	for i, ev := range cases {
@@ -584,5 +586,56 @@ func allDayInThisZone(t *testing.T, zone string) {
 	}
 	if ev := got[seeded.Id].Event; !ev.AllDay || ev.StartDate != "2026-12-31" || ev.EndDate != "2027-01-01" {
 		t.Fatalf("seeded read as %+v", ev)
+	}
+}
+
+// Google has no tentative or out-of-office for an ordinary event: the
+// CRM's is kept as a mark on a busy event and survives updates of other
+// fields; changing it writes the mark (cleared by an empty value, as patch
+// merges the map); a person making the event free in Google wins.
+func TestEventShowAsKeptAcrossGoogle(t *testing.T) {
+	e := newEnv(t, Options{})
+	created, err := e.c.Create(e.ctx, eventsS, "k-oof", &model.Item{Event: &model.Event{Subject: "Offsite", ShowAs: "oof",
+		Start: utc("2026-12-15T09:00:00Z"), End: utc("2026-12-15T17:00:00Z")}})
+	must(t, err)
+	if created.Event.ShowAs != "oof" {
+		t.Fatalf("created reads back as %q", created.Event.ShowAs)
+	}
+	steps := []struct {
+		name   string
+		edit   func(ev *model.Event)
+		showAs string
+	}{
+		{"rename keeps out of office", func(ev *model.Event) { ev.Subject = "Offsite (Berlin)" }, "oof"},
+		{"tentative", func(ev *model.Event) { ev.ShowAs = "tentative" }, "tentative"},
+		{"busy clears the mark", func(ev *model.Event) { ev.ShowAs = "" }, ""},
+		{"out of office again", func(ev *model.Event) { ev.ShowAs = "oof" }, "oof"},
+		{"free", func(ev *model.Event) { ev.ShowAs = "free" }, "free"},
+	}
+	cur := created
+	for _, st := range steps {
+		next := cur.Clone()
+		st.edit(next.Event)
+		upd, err := e.c.Update(e.ctx, eventsS, cur.ID, cur.Marker, next)
+		must(t, err)
+		got, err := e.c.Get(e.ctx, eventsS, cur.ID)
+		must(t, err)
+		if got.Event.ShowAs != st.showAs || upd.Event.ShowAs != st.showAs || got.Hash() != next.Hash() {
+			t.Fatalf("%s: read back %q (update returned %q), want %q", st.name, got.Event.ShowAs, upd.Event.ShowAs, st.showAs)
+		}
+		cur = got
+	}
+	// Back to out of office, then a person makes it free in Google.
+	next := cur.Clone()
+	next.Event.ShowAs = "oof"
+	_, err = e.c.Update(e.ctx, eventsS, cur.ID, cur.Marker, next)
+	must(t, err)
+	if _, err := e.userCalendar(eventsS.User).Events.Patch("primary", cur.ID, &calendar.Event{Transparency: "transparent"}).Do(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.c.Get(e.ctx, eventsS, cur.ID)
+	must(t, err)
+	if got.Event.ShowAs != "free" {
+		t.Fatalf("made free in Google, reads %q", got.Event.ShowAs)
 	}
 }
