@@ -48,7 +48,10 @@ func TestListenerTestssl(t *testing.T) {
 	defer l.Close()
 	addr := serve(t, l.TLSConfig())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// A bound, not a performance assertion: testssl.sh takes under a minute
+	// on an idle machine and over four on a loaded 2-core one; it only has
+	// to end within the package's share of CI's 15-minute test timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 	jsonFile := filepath.Join(dir, "testssl.json")
 	cmd := exec.CommandContext(ctx, bin, "--quiet", "--color", "0", "--warnings", "off", "--fast", "--sneaky",
@@ -57,7 +60,7 @@ func TestListenerTestssl(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	t.Logf("testssl.sh output:\n%s", out)
 	if ctx.Err() != nil {
-		t.Fatalf("testssl.sh did not finish within 4 minutes")
+		t.Fatalf("testssl.sh did not finish within 9 minutes")
 	}
 	// testssl exits non-zero for findings too; the JSON is what we judge.
 	raw, rerr := os.ReadFile(jsonFile)
