@@ -610,6 +610,10 @@ func (p *pass) recoverIntents(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if p.recovered == nil {
+			p.recovered = map[model.Side][]*model.Item{}
+		}
+		p.recovered[in.Target.Other()] = append(p.recovered[in.Target.Other()], &src)
 		p.res.Created++
 		crm, mail := ids(in.Target.Other(), src.ID, got.ID)
 		if err := p.record(ctx, Action{Action: ActCreate, Direction: dirTo(in.Target), CRMID: crm, MailID: mail,

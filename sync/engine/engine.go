@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -136,6 +137,10 @@ type pass struct {
 	// its cursors, because a feed re-read from the old cursor would not
 	// report them if they were created and deleted in between.
 	confirm map[*state.Pair][]model.Side
+	// recovered are the source items of creates an earlier pass made and
+	// this one recorded (recoverIntents): new to the pairs like newItems,
+	// so a split's new series among them is looked for like one (split.go).
+	recovered map[model.Side][]*model.Item
 }
 
 // obs is what a pass saw of one pair.
@@ -289,7 +294,7 @@ func (p *pass) run(ctx context.Context, force bool) error {
 					}
 				}
 			}
-		} else if err := p.checkSeries(ctx, side, ch, newItems[side], deleted, get, seen); err != nil {
+		} else if err := p.checkSeries(ctx, side, ch, slices.Concat(newItems[side], p.recovered[side]), deleted, get, seen); err != nil {
 			return err
 		}
 	}
@@ -312,7 +317,10 @@ func (p *pass) run(ctx context.Context, force bool) error {
 	if err := p.newItems(ctx, newItems[model.CRM], newItems[model.Mail]); err != nil {
 		return err
 	}
-	p.watchListed(map[model.Side][]*model.Item{model.CRM: crmCh.Items, model.Mail: mailCh.Items}, newItems)
+	p.watchListed(map[model.Side][]*model.Item{model.CRM: crmCh.Items, model.Mail: mailCh.Items}, map[model.Side][]*model.Item{
+		model.CRM:  slices.Concat(newItems[model.CRM], p.recovered[model.CRM]),
+		model.Mail: slices.Concat(newItems[model.Mail], p.recovered[model.Mail]),
+	})
 	// Every decision is committed: now the cursors may move.
 	return p.e.Store.Tx(context.WithoutCancel(ctx), func(ctx context.Context, w state.Writer) error {
 		for pr, sides := range p.confirm {
