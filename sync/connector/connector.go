@@ -27,6 +27,14 @@ type Changes struct {
 	// Deleted are ids the side reports as deleted (tombstones). A Graph
 	// @removed with reason "changed" (left the window) is not a deletion.
 	Deleted []string
+	// Departed are series masters changed since the cursor that have no
+	// occurrence in the window any more (a truncated original after a
+	// "this and following" split), with full content. The engine uses
+	// them only to update an existing pair: never to create, never to
+	// delete. Only a SeriesCapable connector reports them, and only on an
+	// incremental read; single events that leave the window stay
+	// unreported.
+	Departed []*model.Item
 	// Full is true when Items is the complete current set (no cursor, or
 	// after a resync): anything paired but absent may have been deleted and
 	// the engine confirms with Get before treating it so.
@@ -81,7 +89,10 @@ type Relater interface {
 // delete. Such a connector lists a master whenever the series has an
 // occurrence in the scope's window, even when its first occurrence lies
 // before it, and never lists the series' occurrences as items of their
-// own. A rule it cannot express is refused on write with ErrUnsupported
+// own. On an incremental read it reports a master that changed and has no
+// occurrence left in the window in Changes.Departed instead of dropping it,
+// so that a truncation (a split's original) reaches the engine even when
+// nothing else makes it look. A rule it cannot express is refused on write with ErrUnsupported
 // (recorded as unresolved, never flattened into single events).
 //
 // Exceptions are reported only when their original start lies in the

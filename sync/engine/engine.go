@@ -217,6 +217,30 @@ func (p *pass) run(ctx context.Context, force bool) error {
 				o.mail = it
 			}
 		}
+		// Series masters that changed and left the window (a split's
+		// truncated original): a change of their pair like any other, but
+		// never a new item, and their absence from the listing is no
+		// deletion. They count as listed, so split.go need not read them.
+		for _, it := range ch.Departed {
+			pr := p.pairOf(side, it.ID)
+			if pr == nil || listed[it.ID] || p.isTombstone(pr) {
+				continue
+			}
+			listed[it.ID] = true
+			if it.Hash() == hashOf(pr, side) {
+				if it.Marker != rawMarker(pr, side) || isSeriesMaster(it) && !isSeriesSide(pr, side) {
+					setSide(pr, side, it.ID, it.Marker, stored(it))
+					p.dirty[pr] = true
+				}
+				continue
+			}
+			o := get(pr)
+			if side == model.CRM {
+				o.crm = it
+			} else {
+				o.mail = it
+			}
+		}
 		// Writes of ours that did not come back: ask whether they exist.
 		deleted := map[string]bool{}
 		for _, id := range ch.Deleted {

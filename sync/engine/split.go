@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,7 +169,7 @@ func (p *pass) checkSeries(ctx context.Context, side model.Side, ch *connector.C
 		return nil
 	}
 	listed := map[string]*model.Item{}
-	for _, it := range ch.Items {
+	for _, it := range slices.Concat(ch.Items, ch.Departed) {
 		listed[it.ID] = it
 	}
 	var news []*model.Item

@@ -11,6 +11,7 @@ import (
 	"github.com/syncgate/syncgate/sync/connector"
 	"github.com/syncgate/syncgate/sync/connector/memory"
 	"github.com/syncgate/syncgate/sync/model"
+	"github.com/syncgate/syncgate/sync/state"
 )
 
 // splitAt makes the two writes of a "this and following" edit of series
@@ -330,4 +331,112 @@ type memSide = memory.Side
 func (c *countingSide) Get(ctx context.Context, sc connector.Scope, id string) (*model.Item, error) {
 	c.gets++
 	return c.memSide.Get(ctx, sc, id)
+}
+
+// TestSplitNewSeriesDeletedUnseen: a person splits a series at its first
+// occurrence in the window ("this and following") and deletes the new
+// series before a pass reads it — in effect ends the series there. The
+// original, left without an occurrence in the window, is no longer listed
+// (split.go), and no new series makes the engine read it: the other side
+// keeps every later occurrence unless the side reports the truncated
+// master as departed (connector.Changes.Departed): the truncation reaches
+// the other side as an update.
+func TestSplitNewSeriesDeletedUnseen(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st state.Store) {
+		w := seriesWorld(t, st)
+		ks := KindSettings{Direction: Both, Deletes: true, Series: true}
+		id := w.crm.Put(w.user, "", weekly(t, "Standup"))
+		w.mustPass(model.Events, ks)
+		orig := w.only(t, w.crm)
+		// The window's first occurrence is 2 November 2026.
+		trunc, next := splitAt(t, orig, "2026-11-02T08:00:00Z", "", false)
+		nid := w.crm.Put(w.user, "", next)
+		w.crm.Remove(w.user, nid)
+		w.crm.Put(w.user, id, trunc)
+		w.mustPass(model.Events, ks)
+		from, to := seriesNow.AddDate(0, 0, -30), seriesNow.AddDate(1, 0, 0)
+		if d := setDiff(occurrenceSet(t, w.mail.Live(w.user), from, to), occurrenceSet(t, w.crm.Live(w.user), from, to)); d != "" {
+			t.Fatalf("the mailbox's occurrences differ from the CRM's: %s", d)
+		}
+	})
+}
+
+// TestDepartedSeries: a side reports a changed series master that has no
+// occurrence left in the window as departed. The engine updates its pair
+// from it on either side, and ignores a departed master it has no pair for
+// (a series a person made far in the past): departed items never create.
+func TestDepartedSeries(t *testing.T) {
+	for _, side := range []model.Side{model.CRM, model.Mail} {
+		t.Run("truncated on "+string(side), func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, st state.Store) {
+				w := seriesWorld(t, st)
+				ks := KindSettings{Direction: Both, Deletes: true, Series: true}
+				w.crm.Put(w.user, "", weekly(t, "Standup"))
+				w.mustPass(model.Events, ks)
+				src, dst := w.crm, w.mail
+				if side == model.Mail {
+					src, dst = w.mail, w.crm
+				}
+				orig := w.only(t, src)
+				trunc, _ := splitAt(t, orig, "2026-11-02T08:00:00Z", "", false)
+				src.Put(w.user, orig.ID, trunc)
+				ch, err := src.Changes(context.Background(), w.scope(ks), w.cursor(t, side))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ch.Items) != 0 || len(ch.Departed) != 1 || ch.Departed[0].ID != orig.ID {
+					t.Fatalf("the truncated master should be departed only: items %d, departed %d", len(ch.Items), len(ch.Departed))
+				}
+				w.mustPass(model.Events, ks)
+				got := w.only(t, dst)
+				if got.Event.Recurrence.Until.IsZero() && got.Event.Recurrence.Count == 0 {
+					t.Fatalf("the other side's series was not truncated: %s", got.Event.Recurrence.RRULE())
+				}
+				from, to := seriesNow.AddDate(0, 0, -30), seriesNow.AddDate(1, 0, 0)
+				if d := setDiff(occurrenceSet(t, w.mail.Live(w.user), from, to), occurrenceSet(t, w.crm.Live(w.user), from, to)); d != "" {
+					t.Fatalf("the mailbox's occurrences differ from the CRM's: %s", d)
+				}
+			})
+		})
+	}
+	t.Run("unpaired is ignored", func(t *testing.T) {
+		forEachStore(t, func(t *testing.T, st state.Store) {
+			w := seriesWorld(t, st)
+			ks := KindSettings{Direction: Both, Deletes: true, Series: true}
+			w.mustPass(model.Events, ks)
+			old := weekly(t, "Long ago")
+			r, err := model.ParseRRULE("FREQ=WEEKLY;BYDAY=MO;UNTIL=20250101T000000Z", "Europe/Berlin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			old.Event.Recurrence = r
+			w.mail.Put(w.user, "", old)
+			ch, err := w.mail.Changes(context.Background(), w.scope(ks), w.cursor(t, model.Mail))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch.Departed) != 1 {
+				t.Fatalf("departed = %d, want the past series", len(ch.Departed))
+			}
+			w.mustPass(model.Events, ks)
+			if n := len(w.crm.Live(w.user)); n != 0 {
+				t.Fatalf("the CRM holds %d items; a departed series must not be created", n)
+			}
+		})
+	})
+}
+
+// scope is the scope a pass of w's job with ks would use now.
+func (w *world) scope(ks KindSettings) connector.Scope {
+	return ScopeOf(w.job(model.Events, ks), seriesNow)
+}
+
+// cursor is side's stored events cursor.
+func (w *world) cursor(t *testing.T, side model.Side) string {
+	t.Helper()
+	c, err := w.store.Cursor(context.Background(), w.user, model.Events, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

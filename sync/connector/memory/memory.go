@@ -25,7 +25,8 @@ type Side struct {
 	// Series makes the side connector.SeriesCapable: it then holds series
 	// masters with their recurrence and lists a master when the series has
 	// an occurrence in the scope's window (single events are listed
-	// whatever the window, as before).
+	// whatever the window, as before); an incremental read reports a
+	// changed master without one in Changes.Departed.
 	Series bool
 	// RefuseRule, when set, makes Create and Update refuse a series whose
 	// rule it returns true for with connector.ErrUnsupported (a pattern
@@ -285,8 +286,13 @@ func (s *Side) Changes(_ context.Context, sc connector.Scope, cursor string) (*c
 		case !ch.Full && r.seq > since && r.deleted:
 			ch.Deleted = append(ch.Deleted, id)
 		case !ch.Full && r.seq > since:
-			if s.listed(sc, r.item) {
+			switch {
+			case s.listed(sc, r.item):
 				ch.Items = append(ch.Items, s.outIn(sc, r))
+			case r.item.Event != nil && r.item.Event.Recurrence != nil:
+				// A changed master with no occurrence left in the window
+				// (connector.Changes.Departed).
+				ch.Departed = append(ch.Departed, s.outIn(sc, r))
 			}
 		}
 	}
