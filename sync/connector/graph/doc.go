@@ -40,7 +40,13 @@
 // not an error: the connector lists the new window afresh (Full).
 //
 // @removed with reason "changed" (the item left the window or folder) is
-// not a deletion. Reason "deleted" is one for contacts; for events it is
+// not a deletion. With Options.Series such an event is read (one GET): a
+// series master that left the window (its range cut before it, as a
+// "this and following" split does to the original) is reported in
+// connector.Changes.Departed, as is a master removed with reason "deleted"
+// that still exists but has no occurrence in the window; other events
+// that left the window stay unreported
+// (https://learn.microsoft.com/en-us/graph/delta-query-events). Reason "deleted" is one for contacts; for events it is
 // confirmed with a GET first, because event-delta documents that events
 // updated outside the window also arrive as removed with reason "deleted":
 // 404 → Deleted, otherwise not (the event is returned as an item if it

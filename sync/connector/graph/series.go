@@ -475,7 +475,7 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, g *gEvent
 // rescan is set when an instance may have been cancelled (a removed entry
 // that is gone): then every master with an instance in the window is
 // read again, since Graph names no master for a cancelled occurrence.
-func (c *Connector) seriesMasters(ctx context.Context, s connector.Scope, ids map[string]bool, rescan bool) ([]*model.Item, error) {
+func (c *Connector) seriesMasters(ctx context.Context, s connector.Scope, ids map[string]bool, got map[string]*gEvent, rescan bool) ([]*model.Item, error) {
 	if rescan {
 		raws, err := c.list(ctx, s, "graph calendar view", withQuery(c.userURL(s, "calendarView"),
 			"startDateTime", s.WindowStart.UTC().Format(time.RFC3339), "endDateTime", s.WindowEnd.UTC().Format(time.RFC3339),
@@ -494,12 +494,16 @@ func (c *Connector) seriesMasters(ctx context.Context, s connector.Scope, ids ma
 	}
 	var out []*model.Item
 	for id := range ids {
-		g, err := c.getEvent(ctx, s, id)
-		if errors.Is(err, connector.ErrNotFound) {
-			continue // deleted meanwhile: its own tombstone says so
-		}
-		if err != nil {
-			return nil, err
+		g := got[id]
+		if g == nil {
+			var err error
+			g, err = c.getEvent(ctx, s, id)
+			if errors.Is(err, connector.ErrNotFound) {
+				continue // deleted meanwhile: its own tombstone says so
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		it, err := c.seriesItem(ctx, s, g)
 		if err != nil {
@@ -741,6 +745,7 @@ func sameException(a, b model.Exception) bool {
 // read whole once.
 func (c *Connector) seriesEventChanges(ctx context.Context, s connector.Scope, rd *round, out *connector.Changes) (*connector.Changes, error) {
 	masters := map[string]bool{}
+	got := map[string]*gEvent{} // masters read already while sorting removals
 	rescan := false
 	for _, e := range rd.entries {
 		switch {
@@ -756,6 +761,7 @@ func (c *Connector) seriesEventChanges(ctx context.Context, s connector.Scope, r
 				return nil, err
 			case seriesOf(g.Type) == "master":
 				masters[g.ID] = true
+				got[g.ID] = g
 			case g.SeriesMasterID != "":
 				masters[g.SeriesMasterID] = true
 			default:
@@ -768,6 +774,19 @@ func (c *Connector) seriesEventChanges(ctx context.Context, s connector.Scope, r
 				}
 			}
 		case e.removed != "":
+			// "changed": the item left the view but exists. A series
+			// master that did (its range cut before the window by a
+			// split) is read, to be reported as departed; anything else
+			// only left the window and stays unreported.
+			g, err := c.getEvent(ctx, s, e.id)
+			switch {
+			case errors.Is(err, connector.ErrNotFound):
+			case err != nil:
+				return nil, err
+			case seriesOf(g.Type) == "master":
+				masters[g.ID] = true
+				got[g.ID] = g
+			}
 		default:
 			var g gEvent
 			if err := json.Unmarshal(e.raw, &g); err != nil {
@@ -793,10 +812,24 @@ func (c *Connector) seriesEventChanges(ctx context.Context, s connector.Scope, r
 			}
 		}
 	}
-	items, err := c.seriesMasters(ctx, s, masters, rescan)
+	items, err := c.seriesMasters(ctx, s, masters, got, rescan)
 	if err != nil {
 		return nil, err
 	}
-	out.Items = append(out.Items, items...)
+	for _, it := range items {
+		if !out.Full && !hasOccurrenceIn(it, s) {
+			out.Departed = append(out.Departed, it)
+			continue
+		}
+		out.Items = append(out.Items, it)
+	}
 	return out, nil
+}
+
+// hasOccurrenceIn reports whether series it has an occurrence in the
+// scope's window, as calendarView lists it; an unreadable rule counts as
+// having one (listed, so the engine records what it cannot sync).
+func hasOccurrenceIn(it *model.Item, s connector.Scope) bool {
+	keys, err := it.Event.OriginalStarts(s.WindowStart, s.WindowEnd)
+	return err != nil || len(keys) > 0
 }
