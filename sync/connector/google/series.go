@@ -21,7 +21,9 @@ import (
 // recurringEventId and originalStartTime — whose original start lies in
 // the window, read with events.instances over the window (showDeleted).
 // A cancelled instance is never a series delete; instances are never
-// items of their own.
+// items of their own. An incremental read (sync token, which reports
+// changes anywhere in the calendar) reports a master that changed and has
+// no occurrence left in the window in connector.Changes.Departed.
 //
 // All-day series (start.date) are civil dates: the RRULE's UNTIL is a
 // DATE, exceptions are keyed YYYY-MM-DD; the series zone, when it has
@@ -45,6 +47,7 @@ var _ connector.SeriesCapable = (*Connector)(nil)
 // seriesChanges folds a listing's instances into their masters.
 func (c *Connector) seriesChanges(ctx context.Context, s connector.Scope, ch *connector.Changes, token string, evs []*calendar.Event) (*connector.Changes, error) {
 	masters := map[string]bool{}
+	changed := map[string]bool{} // masters listed themselves, not through an instance
 	for _, ev := range evs {
 		switch {
 		case ev.RecurringEventId != "":
@@ -53,6 +56,7 @@ func (c *Connector) seriesChanges(ctx context.Context, s connector.Scope, ch *co
 			ch.Deleted = append(ch.Deleted, ev.Id)
 		case len(ev.Recurrence) > 0:
 			masters[ev.Id] = true
+			changed[ev.Id] = true
 		default:
 			it, err := c.eventItem(s.User, ev)
 			if err != nil {
@@ -85,7 +89,15 @@ func (c *Connector) seriesChanges(ctx context.Context, s connector.Scope, ch *co
 			return nil, err
 		}
 		if it.Event.Recurrence != nil && !hasOccurrence(it.Event, s) {
-			continue // no occurrence in the window
+			// No occurrence in the window. A sync token reports a master
+			// changed anywhere in the calendar: one that changed itself
+			// (an UNTIL put before the window by a split, say) is
+			// departed (connector.Changes.Departed); a full listing and an
+			// instance's change outside the window report nothing.
+			if token != "" && changed[id] {
+				ch.Departed = append(ch.Departed, it)
+			}
+			continue
 		}
 		ch.Items = append(ch.Items, it)
 	}
