@@ -144,6 +144,13 @@ func (c *Connector) Changes(ctx context.Context, s connector.Scope, cur string) 
 		if err != nil {
 			return nil, err
 		}
+		if it != nil && !listed && !full && it.Event != nil && it.Event.Recurrence != nil {
+			// SyncFolderItems reports changes whatever the window: a
+			// master changed so that the series has no occurrence left in
+			// it (a split's truncated original) is departed.
+			out.Departed = append(out.Departed, it)
+			continue
+		}
 		if it == nil || !listed {
 			continue // outside the window: neither listed nor deleted
 		}

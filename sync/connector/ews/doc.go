@@ -43,7 +43,10 @@
 // vanished between the round and the GetItem (ErrorItemNotFound) is left
 // out. Calendar items outside the scope's window are neither listed nor
 // reported; a series is listed when it has an occurrence in the window,
-// even when its first occurrence lies before it (see Event series).
+// even when its first occurrence lies before it (see Event series). A
+// master an incremental round reports changed whose series has no
+// occurrence left in the window (a split's truncated original) is
+// reported in connector.Changes.Departed.
 //
 // The cursor is the last SyncState bound to the folder, kind, user (a
 // hash, not the address) and, for events, the window:
