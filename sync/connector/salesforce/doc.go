@@ -40,7 +40,10 @@
 //     the look-back shrinks to the high-water second;
 //   - when the event window moved, events inside the new window but
 //     outside the cursor's old one are listed too (they are new to the
-//     engine); events that left the window are not reported at all;
+//     engine); events that left the window are not reported at all,
+//     except (Options.Series) a series record changed so that it has no
+//     occurrence left in the window, which is reported in
+//     connector.Changes.Departed (a full listing leaves such a series out);
 //   - every page is followed with nextRecordsUrl (queryMore); any failed
 //     page fails the whole read: a partial list is never returned;
 //   - a cursor of another user or kind, a malformed one, or one older than

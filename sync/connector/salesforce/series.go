@@ -395,6 +395,18 @@ func (c *Connector) foldSeries(ctx context.Context, s connector.Scope, out *conn
 		if err != nil {
 			return nil, err
 		}
+		if it.Event != nil && it.Event.Recurrence != nil && !s.WindowEnd.IsZero() {
+			// The query lists every series record whatever its dates (its
+			// own start is the first occurrence's); one with no occurrence
+			// in the window is not listed, and an incremental read reports
+			// it departed (a "this and following" split's ended original).
+			if keys, err := it.Event.OriginalStarts(s.WindowStart, s.WindowEnd); err == nil && len(keys) == 0 {
+				if !out.Full {
+					out.Departed = append(out.Departed, it)
+				}
+				continue
+			}
+		}
 		out.Items = append(out.Items, it)
 	}
 	return out, nil
