@@ -30,12 +30,17 @@ const splitSubject = "Split standup"
 // show the same occurrences over the window (a year), instant by instant,
 // none twice, the other side holds two series, and the pass after writes
 // nothing. Nothing is deleted. The same when the new series is seen a
-// pass before the original's end.
+// pass before the original's end. And when the person deletes the new
+// series before a pass reads it (in effect ends the series there) in
+// Graph or Google: only the ended original is left, which the mailbox no
+// longer lists; its connector reports it departed
+// (connector.Changes.Departed), and the other side's series ends too.
 func TestSyncSplitThroughGateway(t *testing.T) {
 	type split struct {
 		name, user string
 		split      model.Side
 		newFirst   bool
+		deleteNew  bool
 	}
 	var cases []split
 	for _, c := range []split{
@@ -46,11 +51,18 @@ func TestSyncSplitThroughGateway(t *testing.T) {
 		cases = append(cases, c)
 		c.newFirst = true
 		cases = append(cases, c)
+		if c.split == model.Mail {
+			c.newFirst, c.deleteNew = false, true
+			cases = append(cases, c)
+		}
 	}
 	for _, tc := range cases {
 		name := tc.name
 		if tc.newFirst {
 			name += "/new series first"
+		}
+		if tc.deleteNew {
+			name += "/new series deleted unseen"
 		}
 		t.Run(name, func(t *testing.T) {
 			user, mailbox, _ := strings.Cut(tc.user, "=")
@@ -128,36 +140,64 @@ func TestSyncSplitThroughGateway(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			create := func() {
+			create := func() (id string) {
 				t.Helper()
 				var err error
 				switch tc.name {
 				case "graph":
-					_, err = st.set.Microsoft.AddEvent(user, graphWeekly(wall, at, "noEnd", ""))
+					var m map[string]any
+					if m, err = st.set.Microsoft.AddEvent(user, graphWeekly(wall, at, "noEnd", "")); err == nil {
+						id, _ = m["id"].(string)
+					}
 				case "google":
-					_, err = st.set.Google.PutEvent(user, googleWeekly(at))
+					var ev *calendar.Event
+					if ev, err = st.set.Google.PutEvent(user, googleWeekly(at)); err == nil {
+						id = ev.Id
+					}
 				case "salesforce":
 					_, err = st.set.Salesforce.Seed(user, "Event", sfWeekly(at))
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
+				return id
 			}
-			if tc.newFirst {
+			switch {
+			case tc.deleteNew:
+				// The person deletes the new series before any pass reads
+				// it: the split only ended the original.
+				truncate()
+				id := create()
+				var err error
+				if tc.name == "graph" {
+					err = st.set.Microsoft.DeleteEvent(user, id)
+				} else {
+					err = st.set.Google.DeleteEvent(user, id)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				var kept []string
+				for _, o := range want {
+					if start, _, _ := strings.Cut(o, "/"); start < at.UTC().Format(time.RFC3339) {
+						kept = append(kept, o)
+					}
+				}
+				want = kept
+			case tc.newFirst:
 				// The new series is seen a pass before the truncation (two
 				// delta rounds, or the client's first try to end the
 				// original failed): duplicates for a pass are allowed.
 				create()
 				round(t, rt, cfg)
 				truncate()
-			} else {
+			default:
 				truncate()
 				create()
 			}
-			// A mailbox lists only series with an occurrence in the window;
-			// Salesforce lists every series record, ended ones too.
-			if left := splitItems(t, ctx, origin, sc); tc.split == model.Mail && len(left) != 1 {
-				t.Fatalf("after the split the mailbox lists %d series in the window, want only the new one", len(left))
+			// A side lists only series with an occurrence in the window.
+			if left := splitItems(t, ctx, origin, sc); !tc.deleteNew && len(left) != 1 || tc.deleteNew && len(left) != 0 {
+				t.Fatalf("after the split the origin lists %d series in the window", len(left))
 			}
 			if got := occurrenceSet(t, splitItems(t, ctx, origin, sc), sc.WindowStart, sc.WindowEnd); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Fatalf("the split changed the origin's occurrences:\n%v\nwant\n%v", got, want)
@@ -178,8 +218,12 @@ func TestSyncSplitThroughGateway(t *testing.T) {
 					t.Fatalf("%s occurrences after the split:\n%v\nwant\n%v", s, got, want)
 				}
 			}
-			if n := seriesCount(t, st, tc.split.Other(), mailbox, user); n != 2 {
-				t.Fatalf("%s holds %d series named %q, want the ended original and the new one", tc.split.Other(), n, splitSubject)
+			wantSeries := 2
+			if tc.deleteNew {
+				wantSeries = 1
+			}
+			if n := seriesCount(t, st, tc.split.Other(), mailbox, user); n != wantSeries {
+				t.Fatalf("%s holds %d series named %q, want %d (the ended original, and the new one unless deleted)", tc.split.Other(), n, splitSubject, wantSeries)
 			}
 			if w := writes(round(t, rt, cfg)); w != 0 {
 				t.Fatalf("pass after the split wrote %d", w)
