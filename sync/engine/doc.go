@@ -10,7 +10,9 @@
 // No service can restore a cancelled occurrence, so cancellations are
 // sticky: a series written to a side keeps that side's cancellations, and
 // in a two-way job the merged series flows back (cancel.go). Splits of a
-// series are followed by watching its master (split.go).
+// series are followed through the masters a side reports departed (changed
+// with no occurrence left in the window), which only ever update a pair,
+// and by watching a master a new series may continue (split.go).
 //
 // Crash safety comes from three rules: an intent with an idempotency key is
 // durable before any remote create; a cursor is stored only after the pass

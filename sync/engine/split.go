@@ -41,6 +41,14 @@ import (
 // masters with an occurrence in the window), and the other side would keep
 // the untruncated rule: every later occurrence twice. So:
 //
+//   - a SeriesCapable connector reports such a master, changed since the
+//     cursor with no occurrence left in the window, in Changes.Departed;
+//     the pass takes it as a change of its pair (an update of the other
+//     side, never a create or a delete; an unpaired one is ignored) and as
+//     listed. That alone covers a new series deleted before any pass read
+//     it. The rules below remain for what a side's feed does not say: a
+//     truncation that arrives in a later round than the new series, or a
+//     connector that reports no departed masters;
 //   - the pair remembers which of its sides are series masters (seriesMark
 //     on the stored hash);
 //   - a pass in which a side lists a new series master reads (Get) every
