@@ -262,23 +262,11 @@ func (c *Connector) Create(ctx context.Context, s connector.Scope, key string, i
 	default:
 		return nil, fmt.Errorf("%s: item is not a %s", what, s.Kind)
 	}
-	cl := call{op: "CreateItem", what: what, body: req, n: 1}
-	msgs, rid, err := c.exec(ctx, ref(s), cl)
+	id, err := c.createItem(ctx, s, what, req)
 	if err != nil {
 		return nil, err
 	}
-	m := &msgs[0]
-	if !ok(m) {
-		return nil, msgError(cl, m, rid)
-	}
-	var ids []*itemID
-	if m.Items != nil {
-		ids = m.Items.allIDs()
-	}
-	if len(ids) != 1 {
-		return nil, fmt.Errorf("%s: malformed response: no ItemId", what)
-	}
-	out, err := c.Get(ctx, s, ids[0].ID)
+	out, err := c.Get(ctx, s, id)
 	if err != nil {
 		return nil, err
 	}
@@ -404,4 +392,25 @@ func (c *Connector) Delete(ctx context.Context, s connector.Scope, id, marker st
 		return msgError(cl, m, rid)
 	}
 	return nil
+}
+
+// createItem sends one CreateItem and returns the new item's id.
+func (c *Connector) createItem(ctx context.Context, s connector.Scope, what string, req createItemReq) (string, error) {
+	cl := call{op: "CreateItem", what: what, body: req, n: 1}
+	msgs, rid, err := c.exec(ctx, ref(s), cl)
+	if err != nil {
+		return "", err
+	}
+	m := &msgs[0]
+	if !ok(m) {
+		return "", msgError(cl, m, rid)
+	}
+	var ids []*itemID
+	if m.Items != nil {
+		ids = m.Items.allIDs()
+	}
+	if len(ids) != 1 {
+		return "", fmt.Errorf("%s: malformed response: no ItemId", what)
+	}
+	return ids[0].ID, nil
 }

@@ -803,23 +803,11 @@ func (c *Connector) createSeries(ctx context.Context, s connector.Scope, key str
 	w.StartTimeZone, w.EndTimeZone = &wTimeZone{ID: zoneID}, &wTimeZone{ID: zoneID}
 	req := createItemReq{SavedItemFolderID: folderRef{Folder: distinguishedFolderID{ID: "calendar"}}, SendMeetingInvitations: "SendToNone"}
 	req.Items.CalendarItem = w
-	cl := call{op: "CreateItem", what: what, body: req, n: 1}
-	msgs, rid, err := c.exec(ctx, ref(s), cl)
+	id, err := c.createItem(ctx, s, what, req)
 	if err != nil {
 		return nil, err
 	}
-	m := &msgs[0]
-	if !ok(m) {
-		return nil, msgError(cl, m, rid)
-	}
-	var ids []*itemID
-	if m.Items != nil {
-		ids = m.Items.allIDs()
-	}
-	if len(ids) != 1 {
-		return nil, fmt.Errorf("%s: malformed response: no ItemId", what)
-	}
-	return c.writeExceptions(ctx, s, ids[0].ID, key, e)
+	return c.writeExceptions(ctx, s, id, key, e)
 }
 
 // updateSeries brings master cur (read, its ChangeKey checked) to e: the
