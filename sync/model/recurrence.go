@@ -884,3 +884,17 @@ func (r *Recurrence) SplitExceptions(from, to time.Time) (in, out []Exception) {
 	}
 	return in, out
 }
+
+// ShiftDate is all-day date k (YYYY-MM-DD) moved by the length of the
+// all-day span [start, end): the end date of the occurrence that starts
+// on k. It is "" when a date does not parse. Whole days, so a daylight
+// saving change inside the span does not move it.
+func ShiftDate(k, start, end string) string {
+	d, err1 := time.Parse(time.DateOnly, k)
+	sd, err2 := time.Parse(time.DateOnly, start)
+	ed, err3 := time.Parse(time.DateOnly, end)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return ""
+	}
+	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
+}

@@ -263,3 +263,19 @@ func TestRecurrenceUntilCanonical(t *testing.T) {
 		t.Fatalf("until %s", n.Recurrence.Until)
 	}
 }
+
+func TestShiftDate(t *testing.T) {
+	for _, c := range []struct{ k, start, end, want string }{
+		{"2026-03-09", "2026-03-02", "2026-03-03", "2026-03-10"},
+		{"2026-03-28", "2026-03-07", "2026-03-09", "2026-03-30"}, // across the EU change
+		{"2026-12-31", "2026-01-01", "2026-01-02", "2027-01-01"},
+		{"2028-02-28", "2026-02-28", "2026-03-01", "2028-02-29"},
+		{"2026-03-09", "2026-03-02", "2026-03-02", "2026-03-09"},
+		{"2026-3-9", "2026-03-02", "2026-03-03", ""},
+		{"2026-03-09", "", "2026-03-03", ""},
+	} {
+		if got := ShiftDate(c.k, c.start, c.end); got != c.want {
+			t.Errorf("ShiftDate(%q, %q, %q) = %q, want %q", c.k, c.start, c.end, got, c.want)
+		}
+	}
+}

@@ -445,7 +445,7 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, g *gEvent
 			if in.Start != nil && in.End != nil {
 				sd, err1 := in.Start.civilDate(g.OriginalStartTimeZone)
 				ed, err2 := in.End.civilDate(g.OriginalStartTimeZone)
-				if err1 == nil && err2 == nil && (sd != k || ed != shiftDate(k, it.Event.StartDate, it.Event.EndDate)) {
+				if err1 == nil && err2 == nil && (sd != k || ed != model.ShiftDate(k, it.Event.StartDate, it.Event.EndDate)) {
 					x.StartDate, x.EndDate = sd, ed
 				}
 			}
@@ -651,7 +651,7 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 		}
 		sd, ed := x.StartDate, x.EndDate
 		if sd == "" {
-			sd, ed = k, shiftDate(k, e.StartDate, e.EndDate)
+			sd, ed = k, model.ShiftDate(k, e.StartDate, e.EndDate)
 		}
 		instanceTimes(body, e.AllDay, st, en, sd, ed, zone)
 		subj := e.Subject
@@ -675,7 +675,7 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, mast
 		}
 		st, _ := time.Parse(time.RFC3339, k)
 		body := map[string]any{"subject": e.Subject, "location": map[string]any{"displayName": e.Location}}
-		instanceTimes(body, e.AllDay, st, st.Add(dur), k, shiftDate(k, e.StartDate, e.EndDate), zone)
+		instanceTimes(body, e.AllDay, st, st.Add(dur), k, model.ShiftDate(k, e.StartDate, e.EndDate), zone)
 		if _, err := c.do(ctx, s, request{op: op, method: http.MethodPatch, url: c.userURL(s, "events", have[k].ID), body: body, events: true}); err != nil {
 			return nil, err
 		}
@@ -707,18 +707,6 @@ func byDate(have map[string]*gInstance, r *model.Recurrence) map[string]*gInstan
 		out[t.In(loc).Format(time.DateOnly)] = in
 	}
 	return out
-}
-
-// shiftDate is date k moved by the length of [start, end): an all-day
-// occurrence's end date.
-func shiftDate(k, start, end string) string {
-	d, err1 := time.Parse(time.DateOnly, k)
-	sd, err2 := time.Parse(time.DateOnly, start)
-	ed, err3 := time.Parse(time.DateOnly, end)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return ""
-	}
-	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
 }
 
 // instanceTimes is the body part that puts an instance at [st, en), or

@@ -325,7 +325,7 @@ func TestSeriesAllDayOverDSTDays(t *testing.T) {
 			st, en := in["start"].(map[string]any), in["end"].(map[string]any)
 			sd, err1 := dateTimeTZ{st["dateTime"].(string), "UTC"}.civilDate(tz)
 			ed, err2 := dateTimeTZ{en["dateTime"].(string), "UTC"}.civilDate(tz)
-			if err1 != nil || err2 != nil || shiftDate(sd, "2026-03-01", "2026-03-02") != ed {
+			if err1 != nil || err2 != nil || model.ShiftDate(sd, "2026-03-01", "2026-03-02") != ed {
 				t.Fatalf("%s: occurrence %s..%s", tz, sd, ed)
 			}
 			n++

@@ -165,7 +165,7 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, r *record
 			d, err := time.Parse(time.DateOnly, sd)
 			if err == nil {
 				ed := d.AddDate(0, 0, occurrenceDays(&o.rec)).Format(time.DateOnly)
-				if sd != o.orig || ed != shiftDate(o.orig, it.Event.StartDate, it.Event.EndDate) {
+				if sd != o.orig || ed != model.ShiftDate(o.orig, it.Event.StartDate, it.Event.EndDate) {
 					x.StartDate, x.EndDate = sd, ed
 				}
 			}
@@ -305,7 +305,7 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 		if n.AllDay {
 			sd, ed := x.StartDate, x.EndDate
 			if sd == "" {
-				sd, ed = o.orig, shiftDate(o.orig, n.StartDate, n.EndDate)
+				sd, ed = o.orig, model.ShiftDate(o.orig, n.StartDate, n.EndDate)
 			}
 			d, err1 := time.Parse(time.DateOnly, sd)
 			e, err2 := time.Parse(time.DateOnly, ed)
@@ -339,18 +339,6 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 		}
 	}
 	return nil
-}
-
-// shiftDate is date k moved by the length of [start, end): an all-day
-// occurrence's end date.
-func shiftDate(k, start, end string) string {
-	d, err1 := time.Parse(time.DateOnly, k)
-	sd, err2 := time.Parse(time.DateOnly, start)
-	ed, err3 := time.Parse(time.DateOnly, end)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return ""
-	}
-	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
 }
 
 // foldSeries replaces the occurrence records of a read by their series,
