@@ -1,125 +1,23 @@
 package google
 
 import (
-	"bufio"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/api/calendar/v3"
 
 	"github.com/syncgate/syncgate/sync/connector"
+	"github.com/syncgate/syncgate/sync/connector/internal/seriesgolden"
 	"github.com/syncgate/syncgate/sync/model"
 )
 
-// The golden year of series is shared with the model's test (and the
-// Graph and Salesforce connectors'): sync/model/testdata/series_2026.golden.
-const goldenPath = "../../model/testdata/series_2026.golden"
-
-var (
-	year2026 = connector.Scope{User: alice, Kind: model.Events,
-		WindowStart: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), WindowEnd: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}
-)
-
-type goldenSeries struct {
-	name, rule, zone, start, end string
-	allDay                       bool
-	want                         []string
-}
-
-func readGolden(t *testing.T) []goldenSeries {
-	t.Helper()
-	f, err := os.Open(goldenPath)
-	must(t, err)
-	defer f.Close()
-	var out []goldenSeries
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "== "):
-			out = append(out, goldenSeries{name: strings.TrimPrefix(line, "== ")})
-		case len(out) == 0:
-			t.Fatalf("golden: %q before the first series", line)
-		case line[0] >= '0' && line[0] <= '9':
-			out[len(out)-1].want = append(out[len(out)-1].want, line)
-		default:
-			g := &out[len(out)-1]
-			k, v, _ := strings.Cut(line, ":")
-			v = strings.TrimSpace(v)
-			switch k {
-			case "rule":
-				g.rule = v
-			case "zone":
-				g.zone = v
-			case "start":
-				g.start = v
-			case "end":
-				g.end = v
-			case "allday":
-				g.allDay = v == "true"
-			default:
-				t.Fatalf("golden: key %q", k)
-			}
-		}
-	}
-	must(t, sc.Err())
-	if len(out) < 14 {
-		t.Fatalf("golden: %d series", len(out))
-	}
-	return out
-}
-
-func (g goldenSeries) item(t *testing.T) *model.Item {
-	t.Helper()
-	r, err := model.ParseRRULE(g.rule, g.zone)
-	must(t, err)
-	if g.allDay {
-		return &model.Item{Event: &model.Event{Subject: g.name, AllDay: true, StartDate: g.start, EndDate: g.end, Series: "master", Recurrence: r}}
-	}
-	loc, err := time.LoadLocation(g.zone)
-	must(t, err)
-	st, err := time.ParseInLocation("2006-01-02T15:04", g.start, loc)
-	must(t, err)
-	en, err := time.ParseInLocation("2006-01-02T15:04", g.end, loc)
-	must(t, err)
-	return &model.Item{Event: &model.Event{Subject: g.name, Start: st.UTC(), End: en.UTC(), Series: "master", Recurrence: r}}
-}
-
-// starts renders instants (or dates) as the golden file does.
-func (g goldenSeries) starts(t *testing.T, ts []time.Time, dates []string) []string {
-	t.Helper()
-	if g.allDay {
-		return dates
-	}
-	loc, err := time.LoadLocation(g.zone)
-	must(t, err)
-	var out []string
-	for _, s := range ts {
-		out = append(out, s.In(loc).Format(time.RFC3339))
-	}
-	return out
-}
-
-func (g goldenSeries) occurrences(t *testing.T, it *model.Item) []string {
-	t.Helper()
-	occ, err := it.Event.Occurrences(year2026.WindowStart, year2026.WindowEnd)
-	must(t, err)
-	var ts []time.Time
-	var ds []string
-	for _, o := range occ {
-		ts, ds = append(ts, o.Start), append(ds, o.StartDate)
-	}
-	return g.starts(t, ts, ds)
-}
-
-func sameList(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }
+// year2026 is the golden year (sync/connector/internal/seriesgolden) as
+// a scope of the user's events.
+var year2026 = connector.Scope{User: alice, Kind: model.Events, WindowStart: seriesgolden.Start, WindowEnd: seriesgolden.End}
 
 // emulatorInstances is what Google itself expands: events.instances over
 // the year, as the user's own calendar app reads it.
-func (e *env) emulatorInstances(t *testing.T, g goldenSeries, id string) []string {
+func (e *env) emulatorInstances(t *testing.T, g seriesgolden.Series, id string) []string {
 	t.Helper()
 	var ts []time.Time
 	var ds []string
@@ -139,7 +37,7 @@ func (e *env) emulatorInstances(t *testing.T, g goldenSeries, id string) []strin
 		}
 		return nil
 	}))
-	return g.starts(t, ts, ds)
+	return g.Render(t, ts, ds)
 }
 
 // Every golden series written to Google through the connector and read
@@ -149,9 +47,9 @@ func (e *env) emulatorInstances(t *testing.T, g goldenSeries, id string) []strin
 // differ.
 func TestSeriesGoldenYear(t *testing.T) {
 	e := newEnv(t, Options{Series: true})
-	for i, g := range readGolden(t) {
-		t.Run(g.name, func(t *testing.T) {
-			in := g.item(t)
+	for i, g := range seriesgolden.Read(t, seriesgolden.Path) {
+		t.Run(g.Name, func(t *testing.T) {
+			in := g.Item(t)
 			got, err := e.c.Create(e.ctx, year2026, "golden-"+string(rune('a'+i)), in)
 			must(t, err)
 			if got.Hash() != in.Hash() {
@@ -162,11 +60,11 @@ func TestSeriesGoldenYear(t *testing.T) {
 			if read.Hash() != in.Hash() {
 				t.Fatalf("Get: hash differs: %+v", read.Event.Recurrence)
 			}
-			if occ := g.occurrences(t, read); !sameList(occ, g.want) {
-				t.Errorf("model occurrences:\n got %v\nwant %v", occ, g.want)
+			if occ := g.Occurrences(t, read); !seriesgolden.Same(occ, g.Want) {
+				t.Errorf("model occurrences:\n got %v\nwant %v", occ, g.Want)
 			}
-			if em := e.emulatorInstances(t, g, got.ID); !sameList(em, g.want) {
-				t.Errorf("events.instances:\n got %v\nwant %v", em, g.want)
+			if em := e.emulatorInstances(t, g, got.ID); !seriesgolden.Same(em, g.Want) {
+				t.Errorf("events.instances:\n got %v\nwant %v", em, g.Want)
 			}
 		})
 	}
