@@ -11,7 +11,7 @@ import (
 // goldenSeries is one series of testdata/series_2026.golden: its rule,
 // zone and first occurrence, and the occurrences it has in 2026 —
 // RFC 3339 in the series zone (wall clock and offset, so the instant) or
-// dates for all-day series. The connectors of Graph, Google and Salesforce
+// dates for all-day series. The connectors of Graph, Google, Salesforce and EWS
 // read the same file for their round trips (year-long golden round trips:
 // the weeks when US and EU daylight saving differ are in it).
 type goldenSeries struct {

@@ -288,7 +288,7 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, m *calend
 		}
 		x := model.Exception{OriginalStart: k}
 		if ev.AllDay {
-			if in.Start != nil && in.End != nil && in.Start.Date != "" && (in.Start.Date != k || in.End.Date != addDays(k, ev.StartDate, ev.EndDate)) {
+			if in.Start != nil && in.End != nil && in.Start.Date != "" && (in.Start.Date != k || in.End.Date != model.ShiftDate(k, ev.StartDate, ev.EndDate)) {
 				x.StartDate, x.EndDate = in.Start.Date, in.End.Date
 			}
 		} else if st, err := instant(in.Start); err == nil {
@@ -310,18 +310,6 @@ func (c *Connector) seriesItem(ctx context.Context, s connector.Scope, m *calend
 	n := it.Event.Normalize()
 	it.Event = &n
 	return it, nil
-}
-
-// addDays is date k moved by the length of [start, end) (an all-day
-// occurrence's end date); "" when the dates do not parse.
-func addDays(k, start, end string) string {
-	d, err1 := time.Parse(time.DateOnly, k)
-	sd, err2 := time.Parse(time.DateOnly, start)
-	ed, err3 := time.Parse(time.DateOnly, end)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return ""
-	}
-	return d.AddDate(0, 0, int(ed.Sub(sd).Hours()/24+0.5)).Format(time.DateOnly)
 }
 
 // instanceKey is an instance's model.Exception key: its original start
@@ -524,7 +512,7 @@ func (c *Connector) writeExceptions(ctx context.Context, s connector.Scope, id s
 		if n.AllDay {
 			sd, ed := x.StartDate, x.EndDate
 			if sd == "" {
-				sd, ed = k, addDays(k, n.StartDate, n.EndDate)
+				sd, ed = k, model.ShiftDate(k, n.StartDate, n.EndDate)
 			}
 			if inst.Start != nil && inst.End != nil && inst.Start.Date == sd && inst.End.Date == ed &&
 				strings.TrimSpace(inst.Summary) == subj && strings.TrimSpace(inst.Location) == loc {
