@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/api/calendar/v3"
 
+	"github.com/syncgate/syncgate/emulate/salesforce"
 	"github.com/syncgate/syncgate/sync/engine"
 	"github.com/syncgate/syncgate/sync/model"
 )
@@ -151,27 +152,7 @@ func TestSyncSeriesThroughGateway(t *testing.T) {
 	}
 	// A person cancels the Salesforce series' third occurrence: Graph's
 	// series loses that occurrence; nothing is deleted.
-	var third string
-	for _, o := range sf.Occurrences(sfSeries) {
-		if o["StartDateTime"].(time.Time).Equal(thu.AddDate(0, 0, 14)) {
-			third = o["Id"].(string)
-		}
-	}
-	if third == "" {
-		t.Fatal("no third occurrence record")
-	}
-	if err := sf.CancelOccurrence(alice, third); err != nil {
-		t.Fatal(err)
-	}
-	res := round(t, rt, cfg)
-	deleted, updated := 0, 0
-	for _, o := range res {
-		deleted += o.Result.Deleted
-		updated += o.Result.Updated
-	}
-	if updated != 1 || deleted != 0 {
-		t.Fatalf("cancel pass: %d updated, %d deleted", updated, deleted)
-	}
+	cancelOccurrencePass(t, rt, cfg, sf, alice, sfSeries, thu.AddDate(0, 0, 14))
 	if w := writes(round(t, rt, cfg)); w != 0 {
 		t.Fatalf("last pass wrote %d", w)
 	}
@@ -288,5 +269,33 @@ func TestSyncSeriesGoogleThroughGateway(t *testing.T) {
 	}
 	if w := writes(round(t, rt, cfg)); w != 0 {
 		t.Fatalf("second pass wrote %d", w)
+	}
+}
+
+// cancelOccurrencePass cancels the occurrence of Salesforce series
+// seriesID that starts at start, as a person would in Salesforce, and runs
+// one pass: the mailbox series must be updated once and nothing deleted
+// (a cancelled occurrence is never a series delete).
+func cancelOccurrencePass(t *testing.T, rt *syncRuntime, cfg *syncConfig, sf *salesforce.Server, user, seriesID string, start time.Time) {
+	t.Helper()
+	var occ string
+	for _, o := range sf.Occurrences(seriesID) {
+		if o["StartDateTime"].(time.Time).Equal(start) {
+			occ = o["Id"].(string)
+		}
+	}
+	if occ == "" {
+		t.Fatalf("no occurrence record at %s", start)
+	}
+	if err := sf.CancelOccurrence(user, occ); err != nil {
+		t.Fatal(err)
+	}
+	deleted, updated := 0, 0
+	for _, o := range round(t, rt, cfg) {
+		deleted += o.Result.Deleted
+		updated += o.Result.Updated
+	}
+	if updated != 1 || deleted != 0 {
+		t.Fatalf("cancel pass: %d updated, %d deleted", updated, deleted)
 	}
 }
