@@ -253,15 +253,22 @@ func testACME(t *testing.T, p *pebble, challenge, name string) {
 	for {
 		s := handshakeSerial(t, ln.Addr().String(), name, roots)
 		if s != first {
-			break
+			// A renewal whose tls-alpn-01 validation ran before this
+			// listener held the port (certmagic's own solver answered it)
+			// may be issued only now; the next renewal must then come
+			// through this listener, so wait for that one.
+			if challenge != "tls-alpn-01" || alpnHandshakes.Load() > 0 {
+				break
+			}
+			first = s
 		}
 		if time.Now().After(deadline) {
+			if challenge == "tls-alpn-01" && alpnHandshakes.Load() == 0 {
+				t.Fatal("no renewal's tls-alpn-01 validation reached the gateway's listener within 45s")
+			}
 			t.Fatalf("certificate not renewed within 45s (lifetime %v)\nevents:\n%s\nlogs:\n%s", pebbleValidity, events.String(), logs.String())
 		}
 		time.Sleep(500 * time.Millisecond)
-	}
-	if challenge == "tls-alpn-01" && alpnHandshakes.Load() == 0 {
-		t.Fatal("the renewal's tls-alpn-01 validation did not reach the gateway's listener")
 	}
 	if !strings.Contains(events.String(), "cert_obtained") {
 		t.Fatalf("no cert_obtained event: %s", events.String())
